@@ -32,7 +32,7 @@ class Constraint:
 
     Parameters
     ----------
-    kind : {"real", "int"}
+    kind : {"real", "int", "choice"}
         Type of the parameter.
     low, high : float or None
         Bounds (None: unbounded).
@@ -53,9 +53,12 @@ class Constraint:
     high_open: bool = False
     prime: bool = False
     odd: bool = False
+    choices: tuple = ()
     doc: str = ""
 
     def describe(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(str, self.choices))
         parts = []
         if self.low is not None and self.high is not None:
             lb = "(" if self.low_open else "["
@@ -74,6 +77,10 @@ class Constraint:
         return ", ".join(parts) if parts else "a finite number"
 
     def check(self, name: str, value):
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ParameterError(f"{name} must be {self.describe()}; got {value!r}")
+            return value
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, Integral):
                 if isinstance(value, Real) and float(value).is_integer():

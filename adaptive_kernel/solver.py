@@ -1,0 +1,365 @@
+"""The solver core shared by every teacher.
+
+* :func:`solve` finds the self-consistent order parameters x = T(x) at one noise sigma2
+  and returns a :class:`SelfConsistentSolution` (scipy.optimize style: ``success``,
+  ``status``, ``message``, ``nit``, ``nfev``, ``residual``); non-convergence sets a status,
+  it never raises.
+* :func:`sweep` walks a sigma2 grid with continuation (each point starts from its
+  neighbour's solution); :func:`scan` runs it downward and upward, classifies the phase
+  of every point, locates the phase boundaries by bisection and tabulates the action
+  landscape. The result is a :class:`~adaptive_kernel.results.ScanResult`.
+
+Root finding
+------------
+One-component states (modular addition: the residual r) use a bracketing method (Brent)
+on F(x) = x - T(x): F changes sign on the teacher's bracket, so the root is found even in
+the mixed phase, where T is so steep that damped fixed-point iteration oscillates. The
+bracket is first narrowed around the continuation guess. Multi-component states use a
+hybrid Powell method, then Levenberg-Marquardt, then Anderson-accelerated damped
+iteration, keeping the first that meets the tolerance.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+from .teachers.base import Teacher
+
+#: Default tolerance on max |x - T(x)| for a point to count as converged.
+RESIDUAL_TOL = 1e-10
+#: Default width of the sigma2 interval that brackets a located phase boundary.
+BOUNDARY_TOL = 1e-6
+
+STATUS_MESSAGES = {
+    0: "converged: |x - T(x)| below tolerance",
+    1: "iteration limit reached",
+    2: "no sign change of x - T(x) on the bracket",
+    3: "root finder stopped but |x - T(x)| above tolerance",
+    4: "non-finite value in the fixed-point map",
+}
+
+
+@dataclass
+class SelfConsistentSolution:
+    """Result of :func:`solve` (compare :class:`scipy.optimize.OptimizeResult`).
+
+    Attributes
+    ----------
+    x : ndarray
+        Self-consistent order parameters (the teacher's ``state_names``).
+    success : bool
+        Whether ``residual <= tol``.
+    status : int
+        0 converged, 1 iteration limit, 2 no bracket, 3 residual too large, 4 non-finite.
+    message : str
+        Human-readable status.
+    nit : int
+        Iterations of the root finder.
+    nfev : int
+        Evaluations of the fixed-point map T.
+    residual : float
+        max |x - T(x)| at the returned x (the equation's own residual).
+    tol : float
+        Tolerance the residual was checked against.
+    sigma2 : float
+        Noise at which the point was solved.
+    """
+
+    x: np.ndarray
+    success: bool
+    status: int
+    message: str
+    nit: int
+    nfev: int
+    residual: float
+    tol: float
+    sigma2: float
+
+    def __repr__(self):
+        return (f"SelfConsistentSolution(x={self.x}, success={self.success}, status={self.status}, "
+                f"nit={self.nit}, nfev={self.nfev}, residual={self.residual:.3g})")
+
+
+class _Counter:
+    def __init__(self, fn):
+        self.fn = fn
+        self.n = 0
+
+    def __call__(self, x):
+        self.n += 1
+        return self.fn(x)
+
+
+def _finish(x, F, nit, nfev, tol, sigma2, status_if_bad=3):
+    res = np.asarray(F(x), float)
+    resid = float(np.max(np.abs(res))) if np.all(np.isfinite(res)) else math.inf
+    if not math.isfinite(resid):
+        status = 4
+    elif resid <= tol:
+        status = 0
+    else:
+        status = status_if_bad
+    return SelfConsistentSolution(np.asarray(x, float), status == 0, status, STATUS_MESSAGES[status],
+                                  int(nit), int(nfev), resid, tol, float(sigma2))
+
+
+def solve(teacher: Teacher, params: dict, sigma2: float, x0=None, tol: float = RESIDUAL_TOL,
+          maxiter: int = 200) -> SelfConsistentSolution:
+    """Solve x = T(x) for the teacher at noise sigma2.
+
+    Parameters
+    ----------
+    teacher : Teacher
+    params : dict
+        Validated parameters (``teacher.make_params``).
+    sigma2 : float
+        GPR noise (the control parameter).
+    x0 : array_like, optional
+        Continuation guess; default the Gaussian-process state.
+    tol : float
+        Convergence criterion on max |x - T(x)|.
+    maxiter : int
+        Iteration limit of the root finder.
+    """
+    sigma2 = float(sigma2)
+    if x0 is None:
+        x0 = teacher.initial_state(params, sigma2)
+    x0 = np.atleast_1d(np.asarray(x0, float))
+
+    def Fvec(x):
+        return np.atleast_1d(x) - teacher.fixed_point_map(np.atleast_1d(x), params, sigma2)
+
+    F = _Counter(Fvec)
+    if x0.size == 1:
+        return _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter)
+    return _solve_vector(sigma2, x0, F, tol, maxiter)
+
+
+def _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter):
+    lo, hi = teacher.bracket(params, sigma2)
+    f = lambda s: float(F(np.array([s]))[0])  # noqa: E731
+    g = float(np.clip(x0[0], lo, hi))
+    # narrow the bracket around the continuation guess, widening geometrically
+    a, b = lo, hi
+    fa = fb = None
+    step = 1e-3 * max(abs(g), 1e-3)
+    fg = f(g)
+    if not math.isfinite(fg):
+        return _finish(np.array([g]), F, 0, F.n, tol, sigma2, 4)
+    if fg == 0.0:
+        return _finish(np.array([g]), F, 0, F.n, tol, sigma2)
+    while True:
+        if fg < 0:
+            c = min(g + step, hi)
+            fc = f(c)
+            if fc >= 0 or c >= hi:
+                a, fa, b, fb = g, fg, c, fc
+                break
+            g, fg = c, fc
+        else:
+            c = max(g - step, lo)
+            fc = f(c)
+            if fc <= 0 or c <= lo:
+                a, fa, b, fb = c, fc, g, fg
+                break
+            g, fg = c, fc
+        step *= 8.0
+    if not (math.isfinite(fa) and math.isfinite(fb)):
+        return _finish(np.array([g]), F, 0, F.n, tol, sigma2, 4)
+    if fa * fb > 0:
+        x = a if abs(fa) < abs(fb) else b
+        return _finish(np.array([x]), F, 0, F.n, tol, sigma2, 2)
+    if fa == 0:
+        return _finish(np.array([a]), F, 0, F.n, tol, sigma2)
+    if fb == 0:
+        return _finish(np.array([b]), F, 0, F.n, tol, sigma2)
+    try:
+        x, info = optimize.brentq(f, a, b, xtol=1e-16, rtol=4 * np.finfo(float).eps,
+                                  maxiter=maxiter, full_output=True, disp=False)
+    except (ValueError, RuntimeError):
+        return _finish(np.array([g]), F, maxiter, F.n, tol, sigma2, 4)
+    status_if_bad = 3 if info.converged else 1
+    return _finish(np.array([x]), F, info.iterations, F.n, tol, sigma2, status_if_bad)
+
+
+def _solve_vector(sigma2, x0, F, tol, maxiter):
+    best = None
+    nit = 0
+    for method, opts in (("hybr", {"xtol": 1e-14, "maxfev": 50 * maxiter}),
+                         ("lm", {"xtol": 1e-15, "ftol": 1e-15, "maxiter": 50 * maxiter})):
+        try:
+            sol = optimize.root(F, x0 if best is None else best, method=method, options=opts)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            continue
+        nit += int(getattr(sol, "nit", 0) or getattr(sol, "nfev", 0))
+        if np.all(np.isfinite(sol.x)):
+            r = np.max(np.abs(F(sol.x)))
+            if best is None or r < np.max(np.abs(F(best))):
+                best = sol.x
+            if r <= tol:
+                return _finish(sol.x, F, nit, F.n, tol, sigma2)
+    # Anderson-accelerated damped iteration as the last resort
+    try:
+        x = optimize.anderson(F, x0 if best is None else best, f_tol=tol, maxiter=maxiter)
+        return _finish(x, F, nit + maxiter, F.n, tol, sigma2, 3)
+    except (optimize.NoConvergence, ValueError, FloatingPointError) as exc:
+        x = np.asarray(exc.args[0]) if exc.args and isinstance(exc.args[0], np.ndarray) else best
+        if x is None:
+            x = x0
+        return _finish(x, F, nit + maxiter, F.n, tol, sigma2, 1)
+
+
+def sweep(teacher: Teacher, params: dict, sigma2_values, x_start=None, tol: float = RESIDUAL_TOL,
+          progress=None):
+    """Solve along ``sigma2_values`` in the given order with continuation.
+
+    A point that fails does not poison the continuation: the next point starts from the
+    last converged solution.
+
+    Returns
+    -------
+    list of SelfConsistentSolution
+    """
+    out = []
+    x = x_start
+    for s2 in sigma2_values:
+        sol = solve(teacher, params, s2, x0=x, tol=tol)
+        out.append(sol)
+        if sol.success:
+            x = sol.x
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def _collect(teacher, params, sols):
+    rows = [teacher.observables(s.x, params, s.sigma2) for s in sols]
+    keys = list(rows[0].keys())
+    data = {k: np.array([r[k] for r in rows], dtype=float) for k in keys}
+    data["phase"] = np.array([r["phase"] if s.success else -1 for r, s in zip(rows, sols)], dtype=np.int8)
+    data["converged"] = np.array([s.success for s in sols], dtype=bool)
+    data["iterations"] = np.array([s.nit for s in sols], dtype=np.int32)
+    data["evaluations"] = np.array([s.nfev for s in sols], dtype=np.int32)
+    data["equation_residual"] = np.array([s.residual for s in sols], dtype=float)
+    data["status"] = np.array([s.status for s in sols], dtype=np.int8)
+    for i, name in enumerate(teacher.state_names):
+        if name not in data:
+            data[name] = np.array([s.x[i] for s in sols])
+    for k in list(data):
+        if data[k].dtype.kind == "f":
+            # a point that did not converge is marked, never stored as a result
+            data[k] = np.where(data["converged"], data[k], np.nan) if k != "equation_residual" else data[k]
+    return data
+
+
+def locate_boundary(teacher: Teacher, params: dict, predicate, s_out: float, x_out, s_in: float, x_in,
+                    tol: float = BOUNDARY_TOL, residual_tol: float = RESIDUAL_TOL):
+    """Bisect in sigma2 between ``s_out`` (predicate false) and ``s_in`` (predicate true).
+
+    ``predicate(observables) -> bool``; each midpoint is solved with continuation from the
+    nearer converged end. Returns ``(sigma2_boundary, half_width, converged)``.
+    """
+    ok = True
+    while abs(s_in - s_out) > tol:
+        mid = 0.5 * (s_in + s_out)
+        sol = solve(teacher, params, mid, x0=x_out, tol=residual_tol)
+        if not sol.success:
+            sol = solve(teacher, params, mid, x0=x_in, tol=residual_tol)
+        if not sol.success:
+            ok = False
+            break
+        if predicate(teacher.observables(sol.x, params, mid)):
+            s_in, x_in = mid, sol.x
+        else:
+            s_out, x_out = mid, sol.x
+    return 0.5 * (s_in + s_out), 0.5 * abs(s_in - s_out), ok
+
+
+def _boundaries(teacher, params, sigma2, sols, data, tol):
+    """First GFL -> GMFL-I and GMFL-I -> GMFL-II crossings going down in sigma2."""
+    order = np.argsort(-sigma2)
+    phase = data["phase"][order]
+    conv = data["converged"][order]
+    found = {}
+    specs = (("sigma2_gmfl1", lambda ph: ph >= 1), ("sigma2_gmfl2", lambda ph: ph >= 2))
+    for name, test in specs:
+        found[name] = (math.nan, math.nan, False, "not reached on the grid")
+        idx = [i for i in range(len(order)) if conv[i]]
+        if idx and test(phase[idx[0]]):
+            found[name] = (math.nan, math.nan, False, "already reached at the largest sigma2 of the grid")
+            continue
+        for a, b in zip(idx[:-1], idx[1:]):
+            if not test(phase[a]) and test(phase[b]):
+                ia, ib = order[a], order[b]
+                s, hw, ok = locate_boundary(
+                    teacher, params, lambda obs, t=test: t(obs["phase"]),
+                    sigma2[ia], sols[ia].x, sigma2[ib], sols[ib].x, tol=tol)
+                found[name] = (s, hw, ok, "located by bisection" if ok else "bisection hit a non-converged point")
+                break
+    return found
+
+
+def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TOL,
+         boundary_tol: float = BOUNDARY_TOL, progress=None):
+    """Full phase scan: downward and upward continuation sweeps, phases, boundaries, landscape.
+
+    Parameters
+    ----------
+    teacher, params : Teacher, dict
+    sigma2_values : array_like
+        Noise grid (any order; results are stored in this order).
+    tol : float
+        Residual tolerance of every point.
+    boundary_tol : float
+        Width of the final bisection interval of each phase boundary.
+    progress : callable, optional
+        Called with the number of points completed (for progress bars).
+
+    Returns
+    -------
+    ScanResult
+    """
+    from .results import ScanResult
+
+    t0 = time.perf_counter()
+    sigma2 = np.asarray(sigma2_values, float)
+    down = np.argsort(-sigma2, kind="stable")
+    up = down[::-1]
+    sols_down = sweep(teacher, params, sigma2[down], tol=tol, progress=progress)
+    sols_up = sweep(teacher, params, sigma2[up], tol=tol, progress=progress)
+    # back to grid order
+    sd = [None] * len(sigma2)
+    su = [None] * len(sigma2)
+    for k, i in enumerate(down):
+        sd[i] = sols_down[k]
+    for k, i in enumerate(up):
+        su[i] = sols_up[k]
+    data_down = _collect(teacher, params, sd)
+    data_up = _collect(teacher, params, su)
+    names = list(teacher.state_names)
+    both = data_down["converged"] & data_up["converged"]
+    diff = 0.0
+    if np.any(both):
+        diff = float(max(np.max(np.abs(data_down[n][both] - data_up[n][both])) for n in names))
+    trans = _boundaries(teacher, params, sigma2, sd, data_down, boundary_tol)
+    grid = teacher.landscape_grid(params)
+    action = np.full((len(sigma2), len(grid)), np.nan)
+    for i, s in enumerate(sd):
+        if s.success:
+            action[i] = teacher.landscape(s.x, params, s.sigma2, grid)
+    return ScanResult(
+        teacher=teacher.name,
+        params=dict(params),
+        sigma2=sigma2,
+        branches={"down": data_down, "up": data_up},
+        branch_difference=diff,
+        transitions=trans,
+        landscape_grid=grid,
+        landscape_action=action,
+        settings={"residual_tol": tol, "boundary_tol": boundary_tol,
+                  "wall_time_s": time.perf_counter() - t0},
+    )
