@@ -252,7 +252,8 @@ def _collect(teacher, params, sols):
     for k in list(data):
         if data[k].dtype.kind == "f":
             # a point that did not converge is marked, never stored as a result
-            data[k] = np.where(data["converged"], data[k], np.nan) if k != "equation_residual" else data[k]
+            if k not in ("equation_residual", "u"):
+                data[k] = np.where(data["converged"], data[k], np.nan)
     return data
 
 
