@@ -79,6 +79,8 @@ def axis_breakpoints(P, v, gamma):
             x = xp - half + k * h
             if x > 0.0:
                 n = _push(bp, n, x)
+        # the barrier is a panel edge, so the droplet quadrant X, Y > X_minus is exact
+        n = _push(bp, n, xm)
     if v > 0.0:
         xc = v / gamma
         sc = max(1.0 / math.sqrt(2.0 * P * gamma * xc), (P * gamma) ** (-1.0 / 3.0))
@@ -157,8 +159,9 @@ def exact_moments(P, v, gamma, gl_x, gl_w):
 
     0. log Z, Z = int_0^inf int_0^inf exp(-A) dX dY
     1. <X Y>
-    2. droplet fraction: probability of X + Y > 2 X_minus (the basin of the
-       nontrivial minimum beyond the barrier; 0 if there is no such minimum)
+    2. droplet fraction: probability of X > X_minus and Y > X_minus (the basin of the
+       nontrivial minimum beyond the barrier (X_minus, X_minus); 0 if there is no such
+       minimum). X_minus is a panel edge, so this region is integrated exactly.
     3. <X Y | droplet basin> (nan if the droplet fraction is 0)
     4. <X Y | origin basin>
     5. <X> (= <Y>)
@@ -183,7 +186,7 @@ def exact_moments(P, v, gamma, gl_x, gl_w):
     split = np.inf
     if not math.isnan(xp):
         amax = max(0.0, -pair_action(xp, xp, P, v, gamma))
-        split = 2.0 * xm
+        split = xm
     # panel bounds
     pl = np.empty(npan)
     px = np.empty(npan)
@@ -222,7 +225,7 @@ def exact_moments(P, v, gamma, gl_x, gl_w):
                     ZXY += e * xy
                     ZX += e * 0.5 * (xi + xj)
                     ZX2 += e * 0.5 * (xi * xi + xj * xj)
-                    if xi + xj > split:
+                    if xi > split and xj > split:
                         Zd += e
                         ZdXY += e * xy
     out[0] = amax + math.log(Z)
