@@ -14,9 +14,11 @@ Root finding
 One-component states (modular addition: the residual r) use a bracketing method (Brent)
 on F(x) = x - T(x): F changes sign on the teacher's bracket, so the root is found even in
 the mixed phase, where T is so steep that damped fixed-point iteration oscillates. The
-bracket is first narrowed around the continuation guess. Multi-component states use a
-hybrid Powell method, then Levenberg-Marquardt, then Anderson-accelerated damped
-iteration, keeping the first that meets the tolerance.
+bracket is first narrowed around the continuation guess. Multi-component states (cubic:
+the Hermite components of the discrepancy, plus the pinned droplet weight for the saddle
+method) use Powell's hybrid method from the guess and from T(guess), then convex and
+Newton homotopies from the guess (which follow the root gradually where T is steep), then
+Levenberg-Marquardt and Anderson-accelerated iteration; see :func:`_solve_vector`.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ class SelfConsistentSolution:
     Attributes
     ----------
     x : ndarray
-        Self-consistent order parameters (the teacher's ``state_names``).
+        Self-consistent order parameters (the teacher's ``state_labels(params)``).
     success : bool
         Whether ``residual <= tol``.
     status : int
@@ -187,30 +189,132 @@ def _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter):
 
 
 def _solve_vector(sigma2, x0, F, tol, maxiter):
-    best = None
-    nit = 0
-    for method, opts in (("hybr", {"xtol": 1e-14, "maxfev": 50 * maxiter}),
-                         ("lm", {"xtol": 1e-15, "ftol": 1e-15, "maxiter": 50 * maxiter})):
+    """Root of F(x) = x - T(x) for a multi-component state.
+
+    1. Powell's hybrid method (MINPACK ``hybr``) from the continuation guess ``x0``, then
+       from T(x0).
+    2. If that misses ``tol``: a convex homotopy from the guess,
+       G_s(x) = (1 - s)(x - x0) + s F(x), s from 0 to 1, each step solved by ``hybr``
+       from the previous one (step doubled on success, halved on failure); if that path
+       fails too, the Newton homotopy G_s(x) = F(x) - (1 - s) F(x0). Where T is
+       steep (the mixed phase: the side-basin weight depends exponentially on the state),
+       Newton steps from a distant guess land where T saturates and stall; the homotopy
+       path approaches the root gradually.
+    3. Levenberg-Marquardt from the best point found, then Anderson-accelerated damped
+       iteration as the last resort.
+
+    Exceptions raised while evaluating F (overflow, singular matrices) count as failed
+    attempts, never escape. The returned point is the best one found (smallest
+    max |F|); ``success`` only if that is <= ``tol``.
+    """
+    _ROOT_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+    n = x0.size
+    state = {"best": None, "r": math.inf, "nit": 0}
+
+    def consider(x):
+        x = np.asarray(x, float)
+        if not np.all(np.isfinite(x)):
+            return math.inf
         try:
-            sol = optimize.root(F, x0 if best is None else best, method=method, options=opts)
-        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
-            continue
-        nit += int(getattr(sol, "nit", 0) or getattr(sol, "nfev", 0))
-        if np.all(np.isfinite(sol.x)):
-            r = np.max(np.abs(F(sol.x)))
-            if best is None or r < np.max(np.abs(F(best))):
-                best = sol.x
-            if r <= tol:
-                return _finish(sol.x, F, nit, F.n, tol, sigma2)
-    # Anderson-accelerated damped iteration as the last resort
+            r = float(np.max(np.abs(F(x))))
+        except _ROOT_ERRORS:
+            return math.inf
+        if not math.isfinite(r):
+            return math.inf
+        if r < state["r"]:
+            state["best"], state["r"] = x.copy(), r
+        return r
+
+    def hybr(fun, x, xtol=1e-14, maxfev=None):
+        try:
+            with np.errstate(all="ignore"):
+                sol = optimize.root(fun, x, method="hybr",
+                                    options={"xtol": xtol, "maxfev": maxfev or 50 * maxiter})
+        except _ROOT_ERRORS:
+            return None
+        state["nit"] += int(getattr(sol, "nfev", 0) or 0)
+        return sol.x if np.all(np.isfinite(sol.x)) else None
+
+    def done():
+        return _finish(state["best"], F, state["nit"], F.n, tol, sigma2)
+
+    # 1. plain hybr from the continuation guess, then from its image T(x0) = x0 - F(x0)
+    #    (one plain iteration: it moves a guess from the wrong side of a kink of T, e.g. a
+    #    droplet weight that should vanish, onto the branch of the root)
+    consider(x0)
+    x = hybr(F, x0)
+    if x is not None and consider(x) <= tol:
+        return done()
     try:
-        x = optimize.anderson(F, x0 if best is None else best, f_tol=tol, maxiter=maxiter)
-        return _finish(x, F, nit + maxiter, F.n, tol, sigma2, 3)
-    except (optimize.NoConvergence, ValueError, FloatingPointError) as exc:
-        x = np.asarray(exc.args[0]) if exc.args and isinstance(exc.args[0], np.ndarray) else best
-        if x is None:
-            x = x0
-        return _finish(x, F, nit + maxiter, F.n, tol, sigma2, 1)
+        x1 = x0 - np.asarray(F(x0), float)
+    except _ROOT_ERRORS:
+        x1 = None
+    if x1 is not None and np.all(np.isfinite(x1)):
+        x = hybr(F, x1)
+        if x is not None and consider(x) <= tol:
+            return done()
+    # 2. homotopies from the guess: convex, then Newton (global Newton flow)
+    try:
+        F0 = np.asarray(F(x0), float)
+    except _ROOT_ERRORS:
+        F0 = None
+    kinds = ["convex"] + (["newton"] if F0 is not None and np.all(np.isfinite(F0)) else [])
+    for kind in kinds:
+        s, ds, x = 0.0, 0.125, x0.copy()
+        budget = 20 * maxiter
+        start = F.n
+        while s < 1.0 and ds >= 1.0 / 4096 and F.n - start < budget:
+            st = min(1.0, s + ds)
+            if kind == "convex":
+                def G(z, st=st):
+                    return (1.0 - st) * (z - x0) + st * np.asarray(F(z), float)
+            else:
+                def G(z, st=st):
+                    return np.asarray(F(z), float) - (1.0 - st) * F0
+            z = hybr(G, x, xtol=1e-13, maxfev=40 * (n + 1))
+            ok = False
+            if z is not None:
+                try:
+                    g = float(np.max(np.abs(G(z))))
+                except _ROOT_ERRORS:
+                    g = math.inf
+                ok = g <= max(tol, 1e-12) or (st < 1.0 and g <= 1e-9)
+            if ok:
+                s, x = st, z
+                ds = min(2.0 * ds, 0.5)
+            else:
+                ds *= 0.5
+        if s > 0.0:
+            consider(x)
+            z = hybr(F, x)
+            if z is not None and consider(z) <= tol:
+                return done()
+    # 3. Levenberg-Marquardt from the best point, then Anderson
+    if state["best"] is not None:
+        try:
+            with np.errstate(all="ignore"):
+                sol = optimize.root(F, state["best"], method="lm",
+                                    options={"xtol": 1e-15, "ftol": 1e-15, "maxiter": 50 * maxiter})
+            state["nit"] += int(getattr(sol, "nfev", 0) or 0)
+            if consider(sol.x) <= tol:
+                return done()
+        except _ROOT_ERRORS:
+            pass
+    import warnings
+
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xa = optimize.anderson(F, state["best"] if state["best"] is not None else x0,
+                                   f_tol=tol, maxiter=maxiter)
+        consider(xa)
+    except (optimize.NoConvergence,) + _ROOT_ERRORS as exc:
+        if exc.args and isinstance(exc.args[0], np.ndarray):
+            consider(exc.args[0])
+    state["nit"] += maxiter
+    if state["best"] is None:
+        return _finish(x0, F, state["nit"], F.n, tol, sigma2, 4)
+    return _finish(state["best"], F, state["nit"], F.n, tol, sigma2, 3)
 
 
 def sweep(teacher: Teacher, params: dict, sigma2_values, x_start=None, tol: float = RESIDUAL_TOL,
@@ -246,7 +350,7 @@ def _collect(teacher, params, sols):
     data["evaluations"] = np.array([s.nfev for s in sols], dtype=np.int32)
     data["equation_residual"] = np.array([s.residual for s in sols], dtype=float)
     data["status"] = np.array([s.status for s in sols], dtype=np.int8)
-    for i, name in enumerate(teacher.state_names):
+    for i, name in enumerate(teacher.state_labels(params)):
         if name not in data:
             data[name] = np.array([s.x[i] for s in sols])
     for k in list(data):
@@ -341,7 +445,7 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
         su[i] = sols_up[k]
     data_down = _collect(teacher, params, sd)
     data_up = _collect(teacher, params, su)
-    names = list(teacher.state_names)
+    names = list(teacher.state_labels(params))
     both = data_down["converged"] & data_up["converged"]
     diff = 0.0
     if np.any(both):

@@ -2,9 +2,10 @@
 :mod:`adaptive_kernel.solver` does the rest."""
 from ..errors import ParameterError
 from .base import GFL, GMFL_I, GMFL_II, PHASE_NAMES, Teacher
+from .cubic import CubicTeacher
 from .modadd import ModularAddition
 
-TEACHERS = {"modadd": ModularAddition}
+TEACHERS = {"modadd": ModularAddition, "cubic": CubicTeacher}
 
 
 def get_teacher(name: str) -> Teacher:
@@ -15,4 +16,4 @@ def get_teacher(name: str) -> Teacher:
         raise ParameterError(f"teacher must be one of {', '.join(sorted(TEACHERS))}; got {name!r}") from None
 
 
-__all__ = ["Teacher", "ModularAddition", "get_teacher", "TEACHERS", "GFL", "GMFL_I", "GMFL_II", "PHASE_NAMES"]
+__all__ = ["Teacher", "ModularAddition", "CubicTeacher", "get_teacher", "TEACHERS", "GFL", "GMFL_I", "GMFL_II", "PHASE_NAMES"]

@@ -56,6 +56,11 @@ class Teacher(ABC):
         """Cross-parameter checks beyond single-parameter constraints (override)."""
         return params
 
+    def state_labels(self, params: dict) -> tuple:
+        """Names of all components of the state vector x for these parameters
+        (default: ``state_names``; override when the length depends on the parameters)."""
+        return tuple(self.state_names)
+
     # -- physics ----------------------------------------------------------------
     @abstractmethod
     def effective_interaction(self, params: dict, sigma2: float) -> float:

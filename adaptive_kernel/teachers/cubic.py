@@ -1,0 +1,324 @@
+r"""Single-index cubic teacher learned by an erf network (the paper's Sec. 3.1 / App. A).
+
+Data x ~ N(0, I_d), teacher |w*| = 1,
+
+.. math:: y(x) = H_1(w^*\cdot x) + \epsilon H_3(w^*\cdot x),\qquad
+          f(x) = \sum_i a_i\,\mathrm{erf}(w_i\cdot x),
+
+prior w ~ N(0, sigma_w2/d), a ~ N(0, sigma_a2/N), GPR noise sigma2. The discrepancy is
+expanded in the normalised odd Hermite functions Hhat_k = He_k/sqrt(k!), k = 1, 3, ...,
+2K-1 of z = w*.x (``--modes K``; the paper's closure is K = 2):
+
+.. math:: \sigma^2\bar t(x) = b H_1 + c H_3 + c_5 H_5 + \dots,\qquad
+          t = (b, \sqrt{6} c, \sqrt{120} c_5, \dots),\quad y = (1, \sqrt6\epsilon, 0, \dots).
+
+Equations (every factor derived in :mod:`._cubic_kernels` and checked against brute force
+in ``tests/test_cubic_*.py``):
+
+* per-neuron action of the overlap q = w.w*, d times an O(1) function,
+
+  .. math:: S(q) = d\,\hat S(q),\quad \hat S(q) = \frac{q^2}{2\sigma_w^2}
+            - \frac{u}{2}\,(t\cdot I(q))^2,\quad u = \frac{n^2\sigma_a^2}{\sigma^4 d N},
+
+  with I_k(q) = c_k (q/\sqrt{1 + 2\sigma_w^2 + 2q^2})^k the erf projections;
+* kernel block M = <I I^T> under p(q) ~ exp(-d Shat(q)); EK equation
+  t = (1 + rho M)^{-1} y with rho = n sigma_a2 / sigma2 (the kernel operator's matrix on
+  the Hermite block is sigma_a2 M; the learnability of an eigenvalue lam is
+  lam/(lam + sigma2/n)). The paper's App. A prints 2 q^2 instead of 4 q^2 in the (1,1)
+  entry (I_1^2 = 4 q^2/(pi D)) and drops sigma2/n in its eq. A.12; the derived form gives
+  u_c = 30.7 in the d -> inf limit at eps = -0.3 (paper: ~30.2; the printed (1,1) entry
+  would give ~23).
+
+Methods
+-------
+``quadrature`` (default)
+    exact 1-D integral over q at the given finite d (:func:`._cubic_kernels.quadrature_moments`).
+    State x = (b, c, c5, ...).
+``saddle``
+    the d -> inf Gaussian mixture: Gaussians at the origin and at the side minimum q*;
+    a basin whose action is above the lowest one has zero weight, and degenerate basins
+    (the mixed phase) share the weight f fixed by self-consistency. f is then an extra
+    unknown: x = (b, c, ..., f) with the complementarity map f -> clip(f - gap, 0, 1),
+    gap = Shat(q*) - Shat(0) (:func:`._cubic_kernels.saddle_map`).
+
+Validity of ``saddle``: the origin must be a minimum of Shat (Shat''(0) > 0, reported as
+``core_curvature``). Where the self-consistent state would make it a maximum (large |eps|,
+large sigma_w2 or small d at low sigma2) the mixture has no solution; the map stays
+continuous (curvatures floored at CURV_FLOOR/sigma_w2) but the root finder reports the
+points as not converged. ``quadrature`` has no such restriction.
+
+Reference values (default Fig. 2 setting, sigma2 0.3 -> 0.1, 81 points; K = 2):
+``saddle`` sigma2_gmfl1 = 0.17535, u_c = 31.86 at d = 150, tending to u_c = 30.67
+(sigma2 = 0.17872) as beta -> inf; ``quadrature`` sigma2_gmfl1 = 0.1526 (u = 42.1) at
+beta = 1, 0.1716 at beta = 4; the cubic component learned at sigma2 = 0.1 is ~10 times that
+at sigma2 = 0.25. K = 3 moves b, c by < 3e-3 and the boundaries by < 6e-4.
+
+Scaling (the paper's Table 1): ``alpha``, ``beta`` map the *base* parameters to
+N' = beta N, d' = sqrt(beta) d, sigma_a2' = sigma_a2/sqrt(beta), n' = alpha n and the noise
+sigma2' = (alpha/beta) sigma2. **The sigma2 grid is given in base units** (the sigma2 of the
+alpha = beta = 1 setting), so scans at different alpha, beta share their x axis, as in the
+paper's Fig. 2c, and u is the same at the same grid value. The physical noise of each point is
+stored as the observable ``sigma2_scaled`` (and d', N', n', sigma_a2' as ``d_scaled`` etc.).
+
+Phases (the weight of the q = 0 basin vs the side basins |q| > q_barrier):
+
+* ``saddle``: read off the complementarity. GFL: f = 0 (side minima absent or above the
+  origin's action); GMFL-I: 0 < f < 1 (degenerate minima, f pinned by self-consistency);
+  GMFL-II: f = 1 (origin basin empty). Numerically f > F_ZERO and 1 - f > F_ZERO.
+* ``quadrature``: at finite d every basin has some weight; a basin is counted as populated
+  when it holds at least one of the N' neurons of the hidden layer in expectation.
+  GFL: droplet fraction f < 1/N' (or p(q) has no side basin); GMFL-I: f >= 1/N' and
+  1 - f >= 1/N'; GMFL-II: 1 - f < 1/N'. As beta -> inf, 1/N' = o(1/d') and this tends to
+  the saddle rule.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..validation import Constraint
+from . import _cubic_kernels as K
+from .base import GFL, GMFL_I, GMFL_II, Teacher
+
+METHODS = ("quadrature", "saddle")
+#: Largest number of Hermite modes accepted by ``--modes``.
+MAX_MODES = 8
+#: Gauss-Hermite order of the saddle-point Gaussians (probabilists', normalised weights).
+GH_ORDER = 24
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(GH_ORDER)
+_GH_W = _GH_W / _GH_W.sum()
+#: Saddle method: side-basin weights below F_ZERO (and 1 - f below F_ZERO) count as zero;
+#: the equation tolerance is 1e-10, so a GFL solution has |f| <= 1e-10.
+F_ZERO = 1e-9
+
+
+def mode_orders(K_modes: int) -> np.ndarray:
+    """Hermite orders 1, 3, ..., 2K-1."""
+    return np.arange(1, 2 * K_modes, 2)
+
+
+def mode_names(K_modes: int) -> tuple:
+    """Names of the Hermite coefficients: b (H1), c (H3), c5, c7, ..."""
+    names = ["b", "c"] + [f"c{k}" for k in mode_orders(K_modes)[2:]]
+    return tuple(names[:K_modes])
+
+
+class CubicTeacher(Teacher):
+    """H1 + eps H3 single-index teacher, erf student (see module docstring)."""
+
+    name = "cubic"
+    #: Leading components of the state (always b, c). The full state is
+    #: :meth:`state_labels` (``modes`` Hermite coefficients, plus the side-basin weight for
+    #: ``--method saddle``); every component is also returned by :meth:`observables`.
+    state_names = ("b", "c")
+    default_sigma2 = "0.3:0.1:81"
+    default_output = "cubic_scan.h5"
+    constraints = {
+        "N": Constraint("int", low=0, low_open=True, doc="network width (hidden units), base value"),
+        "n": Constraint("int", low=0, low_open=True, doc="number of training examples, base value"),
+        "d": Constraint("int", low=0, low_open=True, doc="input dimension, base value"),
+        "sigma_w2": Constraint("real", low=0, low_open=True, doc="read-in prior variance times d"),
+        "sigma_a2": Constraint("real", low=0, low_open=True, doc="read-out prior variance times N, base value"),
+        "eps": Constraint("real", doc="weight of H3 in the teacher y = H1 + eps H3"),
+        "method": Constraint("choice", choices=METHODS, doc="quadrature (finite d) or saddle (d -> inf)"),
+        "modes": Constraint("int", low=1, high=MAX_MODES, doc="number of odd Hermite modes H1, H3, ..."),
+        "alpha": Constraint("real", low=0, low_open=True, doc="data scaling of Table 1"),
+        "beta": Constraint("real", low=0, low_open=True, doc="width scaling of Table 1"),
+    }
+    defaults = {"N": 700, "n": 3000, "d": 150, "sigma_w2": 0.5, "sigma_a2": 8.0 / 700, "eps": -0.3,
+                "method": "quadrature", "modes": 2, "alpha": 1.0, "beta": 1.0}
+
+    # -- parameters -------------------------------------------------------------
+    def make_params(self, **overrides) -> dict:
+        """Defaults updated by ``overrides`` (None ignored), then validated.
+
+        When ``sigma_a2`` is not given it follows the paper's rule sigma_a2 = 8/N for the
+        given base width N (8/700 by default).
+        """
+        if overrides.get("sigma_a2") is None and overrides.get("N") is not None:
+            n_width = self.constraints["N"].check("N", overrides["N"])
+            overrides = dict(overrides, sigma_a2=8.0 / n_width)
+        return super().make_params(**overrides)
+
+    @staticmethod
+    def scaled(params: dict, sigma2: float) -> dict:
+        """The physical parameters after Table 1 scaling (alpha, beta) at base noise sigma2."""
+        a, b = params["alpha"], params["beta"]
+        sb = math.sqrt(b)
+        return {"N": b * params["N"], "d": sb * params["d"], "sigma_a2": params["sigma_a2"] / sb,
+                "n": a * params["n"], "sigma2": a / b * sigma2}
+
+    def state_labels(self, params: dict) -> tuple:
+        """Names of all components of the state x for these parameters."""
+        names = mode_names(params["modes"])
+        if params["modes"] == 1:
+            names = ("b",)
+        return names + (("droplet_fraction",) if params["method"] == "saddle" else ())
+
+    # -- physics ----------------------------------------------------------------
+    def effective_interaction(self, params, sigma2):
+        """u = n^2 sigma_a2 / (sigma2^2 d N) (scaled parameters; invariant under alpha, beta)."""
+        s = self.scaled(params, sigma2)
+        return s["n"] ** 2 * s["sigma_a2"] / (s["sigma2"] ** 2 * s["d"] * s["N"])
+
+    def _setup(self, params, sigma2):
+        """Constants of the map at one sigma2: y, sqrt(k!), c_k, u, rho, d."""
+        Km = params["modes"]
+        s = self.scaled(params, sigma2)
+        y = np.zeros(Km)
+        y[0] = 1.0
+        if Km > 1:
+            y[1] = math.sqrt(6.0) * params["eps"]
+        sqf = np.array([math.sqrt(math.factorial(k)) for k in mode_orders(Km)])
+        c = K.erf_hermite_coefficients(Km)
+        u = s["n"] ** 2 * s["sigma_a2"] / (s["sigma2"] ** 2 * s["d"] * s["N"])
+        rho = s["n"] * s["sigma_a2"] / s["sigma2"]
+        return y, sqf, c, u, rho, s["d"]
+
+    def initial_state(self, params, sigma2):
+        """Gaussian-process state: no feature learning (u = 0, p(q) = the prior)."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        M = K.quadrature_moments(np.zeros_like(y), c, 0.0, d, params["sigma_w2"])[0]
+        x = K.ek_residual(M, y, rho) / sqf
+        if params["method"] == "saddle":
+            x = np.append(x, 0.0)
+        return x
+
+    def fixed_point_map(self, x, params, sigma2):
+        r"""T(x): (b, c, ...) -> Shat -> p(q) -> M -> t = (1 + rho M)^{-1} y -> new (b, c, ...).
+
+        ``saddle`` carries the side-basin weight f as the last component
+        (T_f = clip(f - gap, 0, 1)). Accuracy of T: quadrature ~1e-13 relative (see
+        :func:`._cubic_kernels.quadrature_moments`); the saddle map is exact for its
+        Gaussian mixture up to the Gauss-Hermite order GH_ORDER.
+        """
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        x = np.asarray(x, float)
+        sw2 = params["sigma_w2"]
+        if params["method"] == "saddle":
+            return K.saddle_map(x, y, sqf, c, u, rho, d, sw2, _GH_X, _GH_W)
+        return K.quadrature_map(x, y, sqf, c, u, rho, d, sw2)
+
+    def bracket(self, params, sigma2):
+        """K = 1 quadrature (state b only): b - T(b) < 0 at b = 0 and >= 0 at b = 1 (M >= 0)."""
+        return 0.0, 1.0
+
+    def kernel(self, x, params, sigma2):
+        """Kernel block M = <I I^T>, its droplet part and the method's statistics at state x."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        x = np.asarray(x, float)
+        Km = params["modes"]
+        t = x[:Km] * sqf
+        if params["method"] == "saddle":
+            f = float(x[Km])
+            M, Ms, st = K.saddle_moments(t, f, c, u, d, params["sigma_w2"], _GH_X, _GH_W)
+            return M, f * Ms, st
+        return K.quadrature_moments(t, c, u, d, params["sigma_w2"])
+
+    def observables(self, x, params, sigma2):
+        """Order parameters, droplet weights and landmarks of Shat at state x.
+
+        * b, c (c5, ... for K > 2): Hermite coefficients of sigma2 tbar;
+        * linear_learned = 1 - b, cubic_learned = (eps - c)/eps (NaN for eps = 0),
+          cubic_component = eps - c (the H3 coefficient of fbar);
+        * droplet_fraction f: weight of the side basins |q| > q_barrier (saddle: the mixture
+          weight); droplet_share: their share of the kernel on the target, y.M_side.y / y.M.y;
+        * q_star: side minimum of Shat (NaN if none); q_barrier; action_gap =
+          Shat(q_star) - Shat(0); core_curvature = Shat''(0);
+        * phase (module docstring); sigma2_scaled, d_scaled, N_scaled, n_scaled,
+          sigma_a2_scaled, rho.
+        """
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        x = np.asarray(x, float)
+        Km = params["modes"]
+        eps = params["eps"]
+        M, Ms, st = self.kernel(x, params, sigma2)
+        t = x[:Km] * sqf
+        b = float(x[0])
+        cc = float(x[1]) if Km > 1 else eps
+        s = self.scaled(params, sigma2)
+        out = {"u": u, "b": b, "c": cc}
+        for i, name in enumerate(mode_names(Km)[2:], start=2):
+            out[name] = float(x[i])
+        out["linear_learned"] = 1.0 - b
+        out["cubic_learned"] = (eps - cc) / eps if eps != 0.0 else math.nan
+        out["cubic_component"] = eps - cc
+        yy = float(y @ M @ y)
+        sw2 = params["sigma_w2"]
+        a0 = K.action_derivatives(0.0, t, c, u, sw2)[2]
+        if params["method"] == "saddle":
+            # the state's f solves its equation to the residual tolerance; report it as a
+            # probability (|f| <= 1e-10 at GFL points)
+            f = min(1.0, max(0.0, float(x[Km])))
+            qside, is_min, gap = st[1], st[2], st[3]
+            q_star = qside if is_min == 1.0 else math.nan
+            q_hi = K.upper_limit(t, c, u, d, sw2)
+            qb = K.side_minimum(t, c, u, sw2, q_hi)[1] if is_min == 1.0 else math.nan
+            action_gap = gap if is_min == 1.0 else math.nan
+            if f <= F_ZERO:
+                phase = GFL
+            elif 1.0 - f > F_ZERO:
+                phase = GMFL_I
+            else:
+                phase = GMFL_II
+        else:
+            f = float(st[1])
+            q_star, qb, action_gap = float(st[2]), float(st[3]), float(st[4])
+            floor = 1.0 / s["N"]
+            if f < floor:
+                phase = GFL
+            elif 1.0 - f >= floor:
+                phase = GMFL_I
+            else:
+                phase = GMFL_II
+        out["droplet_fraction"] = f
+        out["droplet_share"] = float(y @ Ms @ y) / yy if yy > 0 else math.nan
+        out["q_star"] = float(q_star)
+        out["q_barrier"] = float(qb)
+        out["action_gap"] = float(action_gap)
+        out["core_curvature"] = float(a0)
+        out["m11"] = float(M[0, 0])
+        out["phase"] = phase
+        out["sigma2_scaled"] = s["sigma2"]
+        out["d_scaled"] = s["d"]
+        out["N_scaled"] = s["N"]
+        out["n_scaled"] = s["n"]
+        out["sigma_a2_scaled"] = s["sigma_a2"]
+        out["rho"] = rho
+        return out
+
+    def landscape_grid(self, params):
+        """q = w.w* from -2 to 2 (401 points): the side minima sit at |q| ~ 0.6-1."""
+        return np.linspace(-2.0, 2.0, 401)
+
+    def landscape(self, x, params, sigma2, grid):
+        """Shat(q) = q^2/(2 sigma_w2) - (u/2)(t.I(q))^2 (the action divided by d) at state x."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        t = np.asarray(x, float)[: params["modes"]] * sqf
+        return K.action_rows(np.asarray(grid, float), t[None, :].copy(), c, np.array([u]),
+                             params["sigma_w2"])[0]
+
+    # -- data (shared with the network simulations) -----------------------------
+    @staticmethod
+    def teacher_direction(d: int, rng=None):
+        """A unit teacher vector w* in R^d (e_1 by default, random if ``rng`` is given)."""
+        if rng is None:
+            w = np.zeros(d)
+            w[0] = 1.0
+            return w
+        w = rng.standard_normal(d)
+        return w / np.linalg.norm(w)
+
+    @staticmethod
+    def target(X, w_star, eps):
+        """y = H1(z) + eps H3(z), z = X . w*, H3(z) = z^3 - 3 z."""
+        z = np.asarray(X) @ w_star
+        return z + eps * (z ** 3 - 3.0 * z)
+
+    @staticmethod
+    def activation(z):
+        """erf."""
+        from scipy.special import erf
+
+        return erf(z)
