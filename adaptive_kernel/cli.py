@@ -6,7 +6,6 @@ becomes a one-line click usage error with exit code 2.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import shlex
 import sys
@@ -103,12 +102,17 @@ _TEACHER_OPTIONS = {
 @click.option("--beta", "beta", type=float, default=None,
               help="[cubic] Width scaling of Table 1: N -> beta N, d -> sqrt(beta) d, "
                    "sigma_a2 -> sigma_a2/sqrt(beta). Default 1.")
+@click.option("--vary", "vary", type=str, default=None, metavar="NAME=START:STOP:NUM",
+              help="Also sweep a second parameter (e.g. gamma=5e-5:4e-4:8 for modadd, "
+                   "eps=-0.6:-0.1:6 for cubic; or NAME=V1,V2,...): one sigma2 scan per value, written "
+                   "as a 2-D phase diagram (draw it with 'phasesim plot FILE --kind phase'). "
+                   "Default output data/<teacher>_phase_<NAME>.h5.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output HDF5 file. Default data/modadd_scan.h5 or data/cubic_scan.h5.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no table.")
 @usage_errors
-def scan_cmd(teacher, output, overwrite, quiet, sigma2, **physics):
+def scan_cmd(teacher, output, overwrite, quiet, sigma2, vary, **physics):
     """Phase scan in sigma2: solve the self-consistency at every noise value (downward and
     upward continuation), classify GFL / GMFL-I / GMFL-II, locate the boundaries by
     bisection and write an HDF5 file.
@@ -131,6 +135,10 @@ def scan_cmd(teacher, output, overwrite, quiet, sigma2, **physics):
     grid = parse_grid(sigma2 if sigma2 is not None else t.default_sigma2, "sigma2")
     if (grid <= 0).any():
         raise click.UsageError(f"sigma2 must be > 0; got grid {sigma2!r}")
+    if vary is not None:  # 2-D phase diagram (adaptive_kernel.phase_diagram)
+        from ._cli_plot import scan_vary
+
+        return scan_vary(t, params, given, vary, grid, output, overwrite, quiet, DATA_DIR, command_line())
     out = output or os.path.join(DATA_DIR, t.default_output)
     if os.path.exists(out) and not overwrite:
         raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")

@@ -145,6 +145,9 @@ class ScanResult:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
         os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         try:
             with h5py.File(tmp, "w") as f:
                 self._write(f, command)
@@ -243,6 +246,32 @@ class ScanResult:
             attrs = {k: _py(v) for k, v in f.attrs.items()}
         return cls(teacher, params, sigma2, branches, diff, trans, grid, action, settings, attrs)
 
+    # -- figures (thin wrappers of adaptive_kernel.plotting; what `phasesim plot` calls) ---
+    def plot_landscape(self, ax=None, **kwargs):
+        """Action vs order parameter for several sigma2; see :func:`adaptive_kernel.plotting.plot_landscape`."""
+        from .plotting import plot_landscape
+
+        return plot_landscape(self, ax=ax, **kwargs)
+
+    def plot_order(self, ax=None, **kwargs):
+        """Order parameters vs sigma2 with phases shaded; see :func:`adaptive_kernel.plotting.plot_order`."""
+        from .plotting import plot_order
+
+        return plot_order(self, ax=ax, **kwargs)
+
+    def plot_langevin(self, axes=None, **kwargs):
+        """Langevin data of the file (``self.langevin``, set by :func:`adaptive_kernel.plotting.load_any`)
+        against theory; see :func:`adaptive_kernel.plotting.plot_langevin`."""
+        from .plotting import plot_langevin
+
+        return plot_langevin(self, axes=axes, **kwargs)
+
+    def plot(self, kind: str = "order", ax=None, **kwargs):
+        """Any figure kind (``landscape``, ``order``, ``langevin``) by name."""
+        from .plotting import plot
+
+        return plot(self, kind, ax=ax, **kwargs)
+
 
 def _py(v):
     if isinstance(v, bytes):
@@ -252,6 +281,11 @@ def _py(v):
     return v
 
 
-def load(path) -> ScanResult:
-    """Read a scan file into a :class:`ScanResult`."""
-    return ScanResult.from_hdf5(path)
+def load(path):
+    """Open any phasesim HDF5 file: a :class:`ScanResult` for a scan (with ``.langevin`` set
+    when the file also holds Langevin data), a
+    :class:`~adaptive_kernel.phase_diagram.PhaseDiagram` for a ``--vary`` file, or the
+    Langevin data of a ``phasesim langevin`` file (see :func:`adaptive_kernel.plotting.load_any`)."""
+    from .plotting import load_any
+
+    return load_any(path)

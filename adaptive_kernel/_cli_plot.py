@@ -1,0 +1,297 @@
+"""``phasesim plot`` and ``phasesim info``: look at what a scan file holds.
+
+Registered on the main command group by :func:`register` (called from
+:mod:`adaptive_kernel.cli`). Commands stay thin: the reading is
+:func:`adaptive_kernel.plotting.load_any`, the figures are the plotting methods of the
+returned object (:mod:`adaptive_kernel.plotting`), so a notebook gets the same figures.
+Every input error (missing file or group, unknown kind for the file, existing output)
+is a one-line usage error with exit code 2.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import click
+import numpy as np
+
+from .errors import FileFormatError, PhasesimError
+
+
+def _usage(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PhasesimError as exc:
+            raise click.UsageError(str(exc)) from None
+
+    return wrapper
+
+
+def _parse_size(text):
+    if text is None:
+        return None
+    try:
+        w, h = (float(v) for v in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise click.UsageError(f"--size must be WIDTH,HEIGHT in inches (e.g. 6.4,4.4); got {text!r}") from None
+    if not (0.5 <= w <= 40 and 0.5 <= h <= 40):
+        raise click.UsageError(f"--size must be between 0.5 and 40 inches per side; got {text!r}")
+    return (w, h)
+
+
+def _parse_floats(text, name):
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.UsageError(f"{name} must be comma-separated numbers; got {text!r}") from None
+
+
+@click.command("plot")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--kind", type=click.Choice(["landscape", "order", "phase", "langevin"]), default=None,
+              help="Default: order for a scan file, phase for a --vary file, langevin for a Langevin "
+                   "file. landscape: action of one neuron vs its order parameter for several sigma2 "
+                   "(minima marked, inset on the degenerate minima); order: order parameters vs sigma2 "
+                   "with the GFL / GMFL-I / GMFL-II regions shaded; phase: 2-D phase diagram of a file "
+                   "made with 'phasesim scan --vary'; langevin: simulated -log p and order parameters "
+                   "against theory (file with a langevin group).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Figure file (.png, .pdf or .svg). Default: FILE without .h5 plus _KIND.png.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing figure file.")
+@click.option("--dpi", type=click.IntRange(50, 1200), default=200, show_default=True,
+              help="Resolution of PNG output (dots per inch).")
+@click.option("--size", "size", type=str, default=None,
+              help="Figure size WIDTH,HEIGHT in inches. Default 6.4,4.4 (landscape), 6.4,4.6 (order, "
+                   "phase), 11,4.4 (langevin).")
+@click.option("--curves", type=click.IntRange(1, 50), default=9, show_default=True,
+              help="[landscape] Number of sigma2 values drawn (spread over the scan).")
+@click.option("--sigma2", "sigma2", type=str, default=None,
+              help="[landscape] Comma-separated sigma2 values to draw instead (nearest scan points).")
+@click.option("--no-inset", is_flag=True, help="[landscape] No inset on the degenerate minima.")
+@_usage
+def plot_cmd(file, kind, output, overwrite, dpi, size, curves, sigma2, no_inset):
+    """Draw a figure of a phasesim HDF5 FILE (scan, phase diagram or Langevin data)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # never open a window from the command line
+    from . import plotting
+
+    figsize = _parse_size(size)
+    obj = plotting.load_any(file)
+    if kind is None:
+        kind = plotting.default_kind(obj)
+    out = output or os.path.splitext(file)[0] + f"_{kind}.png"
+    if os.path.splitext(out)[1].lower() not in plotting.FORMATS:
+        raise click.UsageError(f"output must end in {', '.join(plotting.FORMATS)}; got {out!r}")
+    if os.path.exists(out) and not overwrite:
+        raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")
+    kwargs = {}
+    if kind == "landscape":
+        kwargs = {"n_curves": curves, "sigma2": _parse_floats(sigma2, "--sigma2"), "inset": not no_inset}
+    elif sigma2 is not None or no_inset:
+        raise click.UsageError("--sigma2 and --no-inset apply to --kind landscape only")
+    fig, ax = plotting.figure_for(kind, figsize)
+    try:
+        plotting.plot(obj, kind, ax=ax, **kwargs)
+    except FileFormatError as exc:
+        msg = str(exc)
+        raise FileFormatError(msg if msg.startswith(file) else f"{file}: {msg}") from None
+    plotting.save_figure(fig, out, overwrite=overwrite, dpi=dpi)
+    click.echo(f"wrote {out}")
+
+
+@click.command("info")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_usage
+def info_cmd(file):
+    """Describe a phasesim HDF5 FILE: parameters, number of points, convergence, phases
+    found, phase boundaries (and Langevin data, when present)."""
+    from . import plotting
+    from .phase_diagram import PhaseDiagram
+
+    obj = plotting.load_any(file)
+    if isinstance(obj, PhaseDiagram):
+        click.echo(_info_diagram(file, obj))
+    elif isinstance(obj, plotting.LangevinData):
+        click.echo(_info_header(file, obj.attrs | {"teacher": obj.teacher}))
+        if obj.params:
+            click.echo("parameters: " + ", ".join(f"{k}={_fmt(v)}" for k, v in obj.params.items()))
+        click.echo(_info_langevin(obj))
+    else:
+        click.echo(_info_scan(file, obj))
+        if getattr(obj, "langevin", None) is not None:
+            click.echo(_info_langevin(obj.langevin))
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _info_header(file, attrs):
+    lines = [f"file:       {file}",
+             f"teacher:    {attrs.get('teacher', '?')}"]
+    prov = [f"{k}={attrs[k]}" for k in ("package_version", "format_version", "created") if k in attrs]
+    if prov:
+        lines.append("written:    " + ", ".join(prov))
+    if attrs.get("command"):
+        lines.append(f"command:    {attrs['command']}")
+    return "\n".join(lines)
+
+
+def _phase_runs(sigma2, phase):
+    from .teachers.base import PHASE_NAMES
+
+    out = []
+    for code in sorted(set(int(p) for p in phase)):
+        sel = np.asarray(phase) == code
+        s = np.asarray(sigma2)[sel]
+        out.append(f"{PHASE_NAMES.get(code, code)}: {int(sel.sum())} point(s), sigma2 in "
+                   f"[{s.min():.6g}, {s.max():.6g}]")
+    return out
+
+
+def _info_scan(file, res):
+    lines = [_info_header(file, res.attrs)]
+    lines.append("parameters: " + ", ".join(f"{k}={_fmt(v)}" for k, v in res.params.items()))
+    if res.settings:
+        lines.append("solver:     " + ", ".join(f"{k}={_fmt(v)}" for k, v in res.settings.items()))
+    s2 = np.asarray(res.sigma2, float)
+    lines.append(f"sigma2:     {len(s2)} points from {s2.max():.6g} down to {s2.min():.6g}")
+    down = res.branches["down"]
+    up = res.branches.get("up", down)
+    nd = int(np.sum(down["converged"])) if "converged" in down else len(s2)
+    nu = int(np.sum(up["converged"])) if "converged" in up else len(s2)
+    diff = res.branch_difference
+    lines.append(f"converged:  {nd}/{len(s2)} (downward sweep), {nu}/{len(s2)} (upward sweep); "
+                 f"max |down - up| = {diff:.2e}" if np.isfinite(diff) else
+                 f"converged:  {nd}/{len(s2)} (downward sweep), {nu}/{len(s2)} (upward sweep)")
+    if nd < len(s2):
+        bad = s2[~np.asarray(down["converged"], bool)]
+        lines.append(f"            not converged at sigma2 = {', '.join(f'{v:.6g}' for v in bad[:8])}"
+                     + (" ..." if len(bad) > 8 else ""))
+    lines.append("phases (downward sweep):")
+    lines += ["  " + t for t in _phase_runs(s2, down["phase"])]
+    if "phase" in up and not np.array_equal(np.asarray(up["phase"]), np.asarray(down["phase"])):
+        lines.append("phases (upward sweep, differs):")
+        lines += ["  " + t for t in _phase_runs(s2, up["phase"])]
+    lines.append("boundaries:")
+    for name, what in (("sigma2_gmfl1", "GFL -> GMFL-I"), ("sigma2_gmfl2", "GMFL-I -> GMFL-II")):
+        s, hw, ok, note = res.transitions.get(name, (math.nan, math.nan, False, "absent"))
+        if np.isfinite(s):
+            lines.append(f"  {name} = {s:.8g} +- {hw:.1e}  ({what}; {note})")
+        else:
+            lines.append(f"  {name} = nan  ({what}; {note})")
+    uc = res.attrs.get("u_c_file")
+    if uc is None:
+        uc = _read_attr(file, "transitions", "u_c")
+    if uc is not None and np.isfinite(uc):
+        lines.append(f"  u_c = {uc:.6g}  (effective interaction at the GFL -> GMFL-I boundary)")
+    grid = np.asarray(res.landscape_grid)
+    if grid.size:
+        gname = "phi" if res.teacher == "modadd" else "q"
+        lines.append(f"landscape:  {np.asarray(res.landscape_action).shape[0]} rows on a {grid.size}-point "
+                     f"grid of {gname} in [{grid.min():.6g}, {grid.max():.6g}]")
+    lines.append("datasets:   " + ", ".join(sorted(down)))
+    lines.append(f"figures:    phasesim plot {file} --kind landscape|order"
+                 + ("|langevin" if getattr(res, "langevin", None) is not None else ""))
+    return "\n".join(lines)
+
+
+def _read_attr(file, group, name):
+    import h5py
+
+    try:
+        with h5py.File(file, "r") as f:
+            v = f[group].attrs.get(name) if group in f else None
+            return None if v is None else float(v)
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def _info_diagram(file, d):
+    lines = [_info_header(file, d.attrs)]
+    lines.append("fixed parameters: " + ", ".join(f"{k}={_fmt(v)}" for k, v in d.params.items()))
+    lines.append(f"varied:     {d.name} = " + ", ".join(f"{v:.6g}" for v in np.asarray(d.values, float)))
+    s2 = np.asarray(d.sigma2, float)
+    lines.append(f"sigma2:     {len(s2)} points from {s2.max():.6g} down to {s2.min():.6g}")
+    conv = np.asarray(d.data["converged"], bool)
+    lines.append(f"points:     {conv.size} ({len(d.values)} x {len(s2)}), converged {int(conv.sum())}/{conv.size}")
+    lines.append("phases:     " + "; ".join(_phase_runs(np.tile(s2, len(d.values)), np.ravel(d.phase))))
+    lines.append("boundaries per value:")
+    lines += ["  " + line for line in d.summary().splitlines()[2:]]
+    lines.append(f"figures:    phasesim plot {file} --kind phase|order")
+    return "\n".join(lines)
+
+
+def _info_langevin(lg):
+    s2 = np.asarray(lg.sigma2, float)
+    lines = [f"langevin:   {len(s2)} sigma2 value(s): " + ", ".join(f"{v:.6g}" for v in s2)]
+    la = {k[9:]: v for k, v in lg.attrs.items() if k.startswith("langevin_")}
+    run = [f"{k}={la[k]}" for k in ("seeds", "steps", "burn_in", "thin", "time_blocks", "integrator") if k in la]
+    if run:
+        lines.append("            sampler: " + ", ".join(run))
+    if lg.measured:
+        lines.append("            measured: " + ", ".join(sorted(lg.measured)))
+    if lg.theory:
+        lines.append("            theory: " + ", ".join(sorted(lg.theory)))
+    main = ("residual", "residual_derived", "residual_paper") if lg.teacher == "modadd" else ("b", "c")
+    for name in main:
+        if name in lg.measured:
+            v, e = lg.measured[name]
+            lines.append(f"            {(name + ' (simulation):'):<30s}" + ", ".join(
+                f"{a:.4g} +- {b:.1g}" for a, b in zip(v, e)))
+        if name in lg.theory:
+            lines.append(f"            {(name + ' (theory):'):<30s}" + ", ".join(f"{a:.4g}" for a in lg.theory[name]))
+    if lg.points:
+        n = [int(p["counts"].sum()) for p in lg.points]
+        lines.append(f"            {len(lg.points)} histogram(s) of the order parameter, {min(n)}..{max(n)} "
+                     f"samples in {lg.points[0]['counts'].shape[0]} subset(s) each")
+    return "\n".join(lines)
+
+
+def scan_vary(teacher, params, given, vary, grid, output, overwrite, quiet, data_dir, command):
+    """Body of ``phasesim scan --vary NAME=START:STOP:NUM`` (called from ``scan_cmd``):
+    one sigma2 scan per value of NAME, written as a 2-D phase diagram."""
+    import sys
+
+    from .phase_diagram import default_output, parse_vary, scan_grid
+
+    name, values = parse_vary(vary, teacher)
+    if name in given:
+        raise click.UsageError(f"--vary {name}=... and --{name.replace('_', '-')} both given; give one")
+    out = output or os.path.join(data_dir, default_output(teacher, name))
+    if os.path.exists(out) and not overwrite:
+        raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")
+    for v in values:  # validate every value before the first scan
+        teacher.make_params(**{**params, name: v.item()})
+    npts = 2 * len(grid) * len(values)
+    if quiet:
+        diag = scan_grid(teacher, params, name, values, grid)
+    else:
+        with click.progressbar(length=npts, label=f"{teacher.name}: {len(values)} x {len(grid)} points x 2 sweeps",
+                               file=sys.stderr) as bar:
+            diag = scan_grid(teacher, params, name, values, grid, progress=bar.update)
+    diag.to_hdf5(out, overwrite=overwrite, command=command)
+    click.echo(diag.summary())
+    n_bad = int(np.size(diag.data["converged"]) - np.sum(diag.data["converged"]))
+    if n_bad:
+        click.echo(f"WARNING: {n_bad} point(s) did not converge; they are marked converged=False "
+                   f"and phase -1.", err=True)
+    click.echo(f"wrote {out}")
+
+
+def register(main):
+    """Add ``plot`` and ``info`` to the ``phasesim`` command group."""
+    main.add_command(plot_cmd)
+    main.add_command(info_cmd)
+
+
+__all__ = ["register", "plot_cmd", "info_cmd", "FileFormatError"]

@@ -1,0 +1,1172 @@
+r"""Figures of scan results: action landscapes, order parameters, phase diagrams, Langevin checks.
+
+Every function takes a result object and an optional Matplotlib ``ax`` and returns the
+Axes it drew on (``plot_langevin`` returns two). With ``ax=None`` a new figure is made
+with the object-oriented API on an Agg canvas: nothing is ever shown, the global pyplot
+state and backend are left alone, and the figure is ``ax.figure`` (in a notebook, display
+it with ``ax.figure`` or pass your own ``ax`` from ``plt.subplots``).
+
+========================  ====================================================================
+function                  what it shows
+========================  ====================================================================
+:func:`plot_landscape`    normalised action of one neuron vs its order parameter
+                          (modadd: :math:`\mathcal S_k(\Phi=\Psi)/P` vs :math:`\Phi=|W_k|^2`;
+                          cubic: :math:`\hat S(q)` vs :math:`q=\mathbf w\cdot\mathbf w^*`) for
+                          several :math:`\sigma^2` (colour bar), minima marked, inset zoomed on
+                          the degenerate minima
+:func:`plot_order`        order parameters vs :math:`\sigma^2` with the GFL / GMFL-I / GMFL-II
+                          regions shaded and the located boundaries drawn; both continuation
+                          sweeps when they differ
+:func:`plot_phase`        2-D phase diagram (:math:`\sigma^2` x a second parameter) of a
+                          :class:`~adaptive_kernel.phase_diagram.PhaseDiagram`
+:func:`plot_langevin`     simulated :math:`-\log p` of the order parameter with error bars over the
+                          theory curve, and simulated order parameters vs theory
+                          (:class:`LangevinData`: the ``langevin/`` group written by
+                          ``phasesim langevin``, layout in :mod:`simulations.langevin`)
+========================  ====================================================================
+
+:func:`load_any` opens any phasesim HDF5 file (scan, phase diagram or Langevin) and returns
+the matching object; :func:`plot` dispatches on ``kind`` and :func:`save_figure` writes the
+figure file atomically (what ``phasesim plot`` calls).
+
+Names read from a Langevin file (the contract with :mod:`simulations.langevin`): root
+attribute ``teacher``; ``langevin/sigma2``; measured ``langevin/<name>`` + ``<name>_err``
+(cubic ``b``, ``c``; modadd ``residual``, ``residual_gpr``); theory ``langevin/theory_b``,
+``theory_c`` (cubic), ``theory_residual_derived``, ``theory_residual_paper`` (modadd); per
+sigma2 index i: ``langevin/<i>/hist_edges``, ``hist_counts`` (rows = independent subsets;
+modadd ``hist_counts_pooled``), ``theory/bin_prob`` (cubic) or ``theory/derived/bin_prob``
+and ``theory/paper/bin_prob`` (modadd). Missing measured or theory columns are skipped;
+missing histogram datasets are a :class:`~adaptive_kernel.errors.FileFormatError`.
+
+Style: Okabe-Ito colours (colour-blind safe) for lines and phase regions, viridis for the
+:math:`\sigma^2` colour scale, constrained layout (no overlapping labels), figure sizes in
+:data:`FIGSIZE` at :data:`DPI` dots per inch, so a PNG has a predictable pixel size.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+import warnings
+
+import numpy as np
+from cycler import cycler
+
+from .errors import FileFormatError, OutputExistsError, PhasesimError
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = {
+    "black": "#000000", "orange": "#E69F00", "skyblue": "#56B4E9", "green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+}
+#: Colours of the phases (codes of :data:`adaptive_kernel.teachers.base.PHASE_NAMES`).
+PHASE_COLORS = {0: OKABE_ITO["skyblue"], 1: OKABE_ITO["orange"], 2: OKABE_ITO["green"], -1: "#9A9A9A"}
+PHASE_LABELS = {0: "GFL", 1: "GMFL-I", 2: "GMFL-II", -1: "not converged"}
+#: Default figure sizes in inches (width, height) per kind.
+FIGSIZE = {"landscape": (6.4, 4.4), "order": (6.4, 4.6), "phase": (6.4, 4.6), "langevin": (11.0, 4.4)}
+#: Default resolution of saved raster figures.
+DPI = 200
+#: Figure file types :func:`save_figure` writes.
+FORMATS = (".png", ".pdf", ".svg")
+KINDS = ("landscape", "order", "phase", "langevin")
+
+STYLE = {
+    "font.size": 10.5,
+    "axes.labelsize": 12,
+    "axes.titlesize": 11.5,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.9,
+    "legend.edgecolor": "0.8",
+    "lines.linewidth": 1.7,
+    "lines.markersize": 5,
+    "axes.linewidth": 0.9,
+    "axes.prop_cycle": cycler(color=[OKABE_ITO[c] for c in (
+        "blue", "vermillion", "green", "orange", "purple", "skyblue", "black")]),
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "xtick.top": True,
+    "ytick.right": True,
+    "mathtext.fontset": "dejavusans",
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,
+    "svg.fonttype": "none",
+}
+
+# ---------------------------------------------------------------------------------------
+# symbols per teacher
+_LANDSCAPE_LABELS = {
+    "modadd": (r"$\Phi=\Psi=|W_k|^2$", r"$\mathcal{S}_k(\Phi,\Phi)\,/\,P$"),
+    "cubic": (r"$q=\mathbf{w}\cdot\mathbf{w}^*$", r"$\hat{S}(q)=\mathcal{S}(q)\,/\,d$"),
+}
+_ORDER_QUANTITIES = {
+    # name: (label, axis) ; axis "left" = main axis, "right" = twin axis
+    "modadd": [("residual", r"residual $r$ ($\bar f=(1-r)\,y$)", "left"),
+               ("droplet_fraction", r"droplet fraction $f$", "right")],
+    "cubic": [("linear_learned", r"linear part learned $1-b$", "left"),
+              ("cubic_learned", r"cubic part learned $(\epsilon-c)/\epsilon$", "left"),
+              ("droplet_fraction", r"droplet fraction $f$", "right")],
+}
+_SECOND_SYMBOLS = {"gamma": r"$\gamma$", "eps": r"$\epsilon$", "sigma_a2": r"$\sigma_a^2$",
+                   "sigma_w2": r"$\sigma_w^2$", "N": r"$N$", "P": r"$P$", "n": r"$n$", "d": r"$d$",
+                   "alpha": r"$\alpha$", "beta": r"$\beta$"}
+SIGMA2 = r"$\sigma^2$"
+
+
+def _styled(fn):
+    """Run a plotting function inside the package's rc style."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib as mpl
+
+        with mpl.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def new_figure(kind: str = "landscape", figsize=None, ncols: int = 1):
+    """A figure on an Agg canvas (never shown) with constrained layout; returns (fig, axes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    import matplotlib as mpl
+
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=figsize or FIGSIZE.get(kind, (6.4, 4.4)), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, ncols, squeeze=True)
+    return fig, axes
+
+
+def _axes(ax, kind, figsize=None):
+    if ax is None:
+        _, ax = new_figure(kind, figsize)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+def _local_minima(x, y):
+    """Local minima of a sampled curve as (index, x, y), refined on a cubic spline
+    through the samples (exact for the modadd landscape, a cubic polynomial)."""
+    from scipy.interpolate import CubicSpline
+    from scipy.optimize import minimize_scalar
+
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    out = []
+    n = len(y)
+    if n < 3 or not np.all(np.isfinite(y)):
+        return out
+    spline = None
+    for i in range(n):
+        left = y[i - 1] if i > 0 else math.inf
+        right = y[i + 1] if i < n - 1 else math.inf
+        if y[i] < left and y[i] <= right:
+            if 0 < i < n - 1:
+                if spline is None:
+                    spline = CubicSpline(x, y)
+                r = minimize_scalar(spline, bounds=(x[i - 1], x[i + 1]), method="bounded",
+                                    options={"xatol": 1e-10 * max(1.0, abs(x[i]))})
+                if r.success and float(r.fun) <= y[i]:
+                    out.append((i, float(r.x), float(r.fun)))
+                    continue
+            out.append((i, float(x[i]), float(y[i])))
+    return out
+
+
+def _smooth(x, y, n=1200, lo=None, hi=None):
+    """The curve on a fine grid (cubic spline through the samples) for zoomed views."""
+    from scipy.interpolate import CubicSpline
+
+    x = np.asarray(x, float)
+    lo = x[0] if lo is None else lo
+    hi = x[-1] if hi is None else hi
+    xf = np.linspace(lo, hi, n)
+    return xf, CubicSpline(x, np.asarray(y, float))(xf)
+
+
+def _local_maxima(y):
+    y = np.asarray(y, float)
+    return [i for i in range(1, len(y) - 1) if y[i] > y[i - 1] and y[i] >= y[i + 1]]
+
+
+def _pick_rows(sigma2, ok, n_curves, which=None, rows_data=None):
+    """Row indices of the curves to draw, sorted by decreasing sigma2.
+
+    Explicit ``which`` values pick the nearest converged points. Otherwise the rows are
+    spread evenly in a blend of sigma2 distance and landscape change (``rows_data``: one
+    curve per row), so that a region where the landscape moves quickly (the approach to a
+    transition) gets as many curves as a region where it barely changes.
+    """
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        return idx
+    if which is not None:
+        which = np.atleast_1d(np.asarray(which, float))
+        rows = sorted({int(idx[np.argmin(np.abs(sigma2[idx] - s))]) for s in which})
+        return np.array(sorted(rows, key=lambda i: -sigma2[i]), dtype=int)
+    order = idx[np.argsort(-sigma2[idx])]
+    k = min(n_curves, len(order))
+    if k <= 1:
+        return order[:k]
+    ds = np.abs(np.diff(sigma2[order]))
+    t = np.concatenate([[0.0], np.cumsum(ds)]) / max(ds.sum(), 1e-300)
+    if rows_data is not None:
+        A = np.asarray(rows_data, float)[order]
+        cap = np.nanmax([max([A[i, j] for j in _local_maxima(A[i])], default=-np.inf) for i in range(len(A))])
+        if not np.isfinite(cap):
+            cap = float(np.nanmedian(A))
+        inside = (A[:-1] <= cap) & (A[1:] <= cap)
+        dA = np.array([np.mean(np.abs(A[i + 1] - A[i])[inside[i]]) if inside[i].any() else 0.0
+                       for i in range(len(A) - 1)])
+        if dA.sum() > 0:
+            t = 0.5 * t + 0.5 * np.concatenate([[0.0], np.cumsum(dA)]) / dA.sum()
+    picks = sorted({int(np.argmin(np.abs(t - q))) for q in np.linspace(0, 1, k)})
+    return order[picks]
+
+
+def _free_spot(ax, curves, size, candidates=None, with_count=False, margins=(0.02, 0.02, 0.02, 0.02)):
+    """Axes-fraction (x0, y0) of the candidate box of ``size`` that covers the fewest drawn
+    cells: the curves (list of (x, y) in data coordinates) are rasterised on a 100 x 100
+    occupancy grid of the axes, so overlapping curves count once. With ``with_count``,
+    returns ((x0, y0), fraction of the box's cells occupied)."""
+    w, h = size
+    xlo, xhi = ax.get_xlim()
+    ylo, yhi = ax.get_ylim()
+    n = 100
+    occ = np.zeros((n, n), bool)
+    for x, y in curves:
+        x = np.asarray(x, float)
+        y = np.asarray(y, float)
+        if ax.get_xscale() == "log":
+            fx = (np.log(x) - math.log(xlo)) / (math.log(xhi) - math.log(xlo))
+        else:
+            fx = (x - xlo) / (xhi - xlo)
+        fy = (y - ylo) / (yhi - ylo)
+        if len(fx) > 1:  # densify so that steep segments mark every cell they cross
+            seg = np.hypot(np.diff(fx), np.diff(fy))
+            k = np.clip(np.nan_to_num(seg * 2 * n, nan=1.0), 1, 400).astype(int)
+            fx = np.concatenate([np.linspace(fx[i], fx[i + 1], k[i], endpoint=False) for i in range(len(k))])
+            fy = np.concatenate([np.linspace(fy[i], fy[i + 1], k[i], endpoint=False) for i in range(len(k))])
+        ok = np.isfinite(fx) & np.isfinite(fy) & (fx >= 0) & (fx < 1) & (fy >= 0) & (fy < 1)
+        occ[(fy[ok] * n).astype(int), (fx[ok] * n).astype(int)] = True
+    # dilate by one cell: a line has a width
+    pad = np.pad(occ, 1)
+    occ = occ | pad[:-2, 1:-1] | pad[2:, 1:-1] | pad[1:-1, :-2] | pad[1:-1, 2:]
+    if candidates is None:
+        # leave room for an inset's own tick labels (left and below) and title (above)
+        xs = np.linspace(0.15, 0.97 - w, 5)
+        ys = np.linspace(0.12, 0.91 - h, 4)[::-1]
+        candidates = [(float(x), float(y)) for y in ys for x in xs]
+    best, best_f = candidates[0], math.inf
+    for (x0, y0) in candidates:
+        i0, i1 = int(max(y0 - margins[1], 0) * n), int(min(y0 + h + margins[3], 1) * n)
+        j0, j1 = int(max(x0 - margins[0], 0) * n), int(min(x0 + w + margins[2], 1) * n)
+        frac = occ[i0:i1, j0:j1].mean()
+        if frac < best_f - 1e-12:
+            best, best_f = (x0, y0), frac
+    return (best, best_f) if with_count else best
+
+
+def _phase_segments(sigma2, phase, transitions=None):
+    """Contiguous phase intervals [(lo, hi, code)] along sigma2, edges at the located
+    boundaries where they match, else half way between grid points."""
+    order = np.argsort(sigma2)
+    s = np.asarray(sigma2, float)[order]
+    ph = np.asarray(phase, int)[order]
+    if len(s) == 0:
+        return []
+    edges_known = {}
+    if transitions:
+        for name, (lo_code, hi_code) in (("sigma2_gmfl1", (1, 0)), ("sigma2_gmfl2", (2, 1))):
+            val = transitions.get(name)
+            if val is not None and np.isfinite(val[0]):
+                edges_known[(lo_code, hi_code)] = float(val[0])
+    segs = []
+    start = 0
+    half = 0.5 * (s[1] - s[0]) if len(s) > 1 else 0.005
+    for i in range(1, len(s) + 1):
+        if i == len(s) or ph[i] != ph[start]:
+            lo = s[start] - (0.5 * (s[start] - s[start - 1]) if start > 0 else half)
+            if i < len(s):
+                hi = edges_known.get((ph[start], ph[i]), 0.5 * (s[i - 1] + s[i]))
+                if not (s[i - 1] <= hi <= s[i]):
+                    hi = 0.5 * (s[i - 1] + s[i])
+            else:
+                hi = s[-1] + (0.5 * (s[-1] - s[-2]) if len(s) > 1 else half)
+            segs.append([lo, hi, int(ph[start])])
+            start = i
+    for a, b in zip(segs[:-1], segs[1:]):
+        b[0] = a[1]
+    return [tuple(x) for x in segs]
+
+
+def _shade_phases(ax, segs, label_regions=True, y_label=0.975):
+    """Shade the phase intervals and write their names in the top band of the axes."""
+    import matplotlib.transforms as mtransforms
+
+    trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    xlo, xhi = ax.get_xlim()
+    renderer = _renderer(ax.figure)
+    ax_w = ax.get_window_extent(renderer).width
+    for lo, hi, code in segs:
+        ax.axvspan(lo, hi, color=PHASE_COLORS[code], alpha=0.16 if code >= 0 else 0.3, lw=0, zorder=0)
+        if not label_regions:
+            continue
+        a, b = max(lo, min(xlo, xhi)), min(hi, max(xlo, xhi))
+        if b <= a:
+            continue
+        t = ax.text(0.5 * (a + b), y_label, PHASE_LABELS[code], transform=trans, ha="center", va="top",
+                    fontsize=9.5, color="0.15", zorder=5)
+        width_px = t.get_window_extent(renderer).width
+        if width_px > 0.95 * abs(b - a) / abs(xhi - xlo) * ax_w:
+            t.remove()
+
+
+def _renderer(fig):
+    """A renderer for measuring text, whatever canvas the figure has."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    if get is not None:
+        return get()
+    return fig._get_renderer()
+
+
+# ---------------------------------------------------------------------------------------
+# landscape
+@_styled
+def plot_landscape(result, ax=None, sigma2=None, n_curves: int = 9, inset: bool = True,
+                   mark_minima: bool = True, cmap: str = "viridis", colorbar: bool = True,
+                   figsize=None):
+    r"""Normalised single-neuron action along the order parameter for several sigma2.
+
+    Parameters
+    ----------
+    result : ScanResult
+    ax : matplotlib Axes, optional
+    sigma2 : sequence of float, optional
+        Noise values to draw (the nearest scan points); default ``n_curves`` evenly spread
+        over the converged points.
+    n_curves : int
+    inset : bool
+        Add an inset zoomed on the minima that are (near) degenerate with the origin
+        minimum (the mixed phase); skipped when there are none.
+    mark_minima : bool
+        Mark every local minimum (filled: the curve's global minimum; open: a local one).
+    cmap : str
+        Colour map of the sigma2 colour bar.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib as mpl
+
+    ax = _axes(ax, "landscape", figsize)
+    grid = np.asarray(result.landscape_grid, float)
+    action = np.asarray(result.landscape_action, float)
+    s2 = np.asarray(result.sigma2, float)
+    ok = np.all(np.isfinite(action), axis=1) if action.ndim == 2 else np.zeros(len(s2), bool)
+    rows = _pick_rows(s2, ok, n_curves, sigma2, action)
+    if len(rows) == 0:
+        raise PhasesimError("the landscape holds no converged point to draw")
+    teacher = result.teacher if result.teacher in _LANDSCAPE_LABELS else "modadd"
+    xlabel, ylabel = _LANDSCAPE_LABELS[teacher]
+    lo_s, hi_s = float(np.min(s2[ok])), float(np.max(s2[ok]))
+    norm = mpl.colors.Normalize(vmin=lo_s, vmax=hi_s if hi_s > lo_s else lo_s + 1e-12)
+    cm = mpl.colormaps[cmap]
+    if cmap == "viridis":  # drop the palest yellow, hard to see on white
+        cm = mpl.colors.ListedColormap(cm(np.linspace(0.0, 0.88, 256)), name="viridis_trunc")
+    origin = int(np.argmin(np.abs(grid)))
+    minima, maxima_vals, curves = {}, [], []
+    for i in rows:
+        y = action[i]
+        ax.plot(grid, y, color=cm(norm(s2[i])), lw=1.6, zorder=3)
+        curves.append((grid, y))
+        minima[i] = _local_minima(grid, y)
+        maxima_vals += [y[j] for j in _local_maxima(y)]
+    # y range: all minima and barriers, with head room; the steep walls leave the frame
+    mins = [m[2] for i in rows for m in minima[i]]
+    feats = mins + maxima_vals + [float(action[rows[0], origin])]
+    ymin, ymax = min(feats), max(feats)
+    if not maxima_vals:
+        # no barrier on any curve: show the part that rises to the first curve's mid-grid value
+        ymax = max(ymax, float(np.nanmedian(action[rows[0]])))
+    span = max(ymax - ymin, 1e-12)
+    ax.set_ylim(ymin - 0.08 * span, ymax + 0.30 * span)
+    ax.set_xlim(grid[0] - 0.015 * (grid[-1] - grid[0]), grid[-1])
+    ax.axhline(float(action[rows[0], origin]), color="0.45", lw=0.8, ls=":", zorder=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if mark_minima:
+        for i in rows:
+            if not minima[i]:
+                continue
+            g = min(m[2] for m in minima[i])
+            for m in minima[i]:
+                filled = m[2] <= g + 1e-6 * span  # degenerate global minima are all filled
+                ax.plot([m[1]], [m[2]], ls="none", marker="o", ms=5.5, mew=1.1, zorder=4,
+                        mfc=cm(norm(s2[i])) if filled else "white", mec="k")
+    # near-degenerate side minima -> inset
+    deg = []
+    if inset:
+        # near-degenerate: within 0.06 of the plotted range, or within 15/L of the origin
+        # minimum where L is the large parameter in front of the action (d or P), i.e. a
+        # basin weight ratio of at least ~e^-15 before entropy factors
+        big = _large_parameter(result)
+        tol = max(0.06 * span, 15.0 / big if big else 0.0)
+        for i in rows:
+            o = [m for m in minima[i] if abs(m[1] - grid[origin]) <= 2 * abs(grid[1] - grid[0])]
+            side = [m for m in minima[i] if m not in o]
+            if o and side:
+                ref = o[0][2]
+                for m in side:
+                    if abs(m[2] - ref) <= tol and m[1] > grid[origin]:
+                        deg.append((i, m, ref))
+    if colorbar:
+        sm = mpl.cm.ScalarMappable(norm=norm, cmap=cm)
+        cb = ax.figure.colorbar(sm, ax=ax, pad=0.02, fraction=0.05, aspect=30)
+        cb.set_label(SIGMA2 + "   (lines: phase boundaries)", fontsize=10)
+        for name, lab in (("sigma2_gmfl1", "GMFL-I"), ("sigma2_gmfl2", "GMFL-II")):
+            s = result.transitions.get(name, (math.nan,))[0]
+            if np.isfinite(s) and lo_s <= s <= hi_s:
+                cb.ax.axhline(s, color="w", lw=2.4)
+                cb.ax.axhline(s, color="k", lw=1.0)
+                cb.ax.text(-0.25, s, rf"$\sigma^2_{{\rm {lab[5:]}}}$", transform=cb.ax.get_yaxis_transform(), ha="right",
+                           va="center", fontsize=8.5)
+        cb.ax.tick_params(labelsize=9)
+    ax.set_title(_landscape_title(result), fontsize=10.5)
+    if deg:
+        _landscape_inset(ax, grid, action, deg, curves, {i: cm(norm(s2[i])) for i in rows})
+    # marker legend
+    if mark_minima:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], ls="none", marker="o", mfc="0.5", mec="k", label="global minimum"),
+                   Line2D([], [], ls="none", marker="o", mfc="white", mec="k", label="local minimum")]
+        # below the axes: inside, every corner of a landscape is crossed by some wall
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2,
+                  frameon=False, borderaxespad=0.0, fontsize=8.5)
+    return ax
+
+
+def _large_parameter(result):
+    """The large parameter in front of the normalised action: P (modadd), sqrt(beta) d (cubic)."""
+    p = result.params
+    try:
+        if result.teacher == "modadd":
+            return float(p["P"])
+        if result.teacher == "cubic":
+            return float(p["d"]) * math.sqrt(float(p.get("beta", 1.0)))
+    except (KeyError, TypeError, ValueError):
+        pass
+    return 0.0
+
+
+def _landscape_title(result):
+    p = result.params
+    if result.teacher == "modadd":
+        return (rf"modular addition: $P={p.get('P')}$, $N={p.get('N')}$, "
+                rf"$\gamma={_num(p.get('gamma'))}$, {p.get('normalization', '')} $\Lambda$")
+    if result.teacher == "cubic":
+        return (rf"cubic teacher: $d={p.get('d')}$, $N={p.get('N')}$, $n={p.get('n')}$, "
+                rf"$\epsilon={_num(p.get('eps'))}$")
+    return str(result.teacher)
+
+
+def _num(v):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if v != 0 and (abs(v) < 1e-2 or abs(v) >= 1e4):
+        e = int(math.floor(math.log10(abs(v))))
+        mant = v / 10 ** e
+        return (rf"{mant:.3g}\times10^{{{e}}}" if abs(mant - 1) > 1e-9 else rf"10^{{{e}}}")
+    return f"{v:.4g}"
+
+
+def _landscape_inset(ax, grid, action, deg, curves, colors):
+    """Inset on the near-degenerate side minima, with the origin level as a dotted line."""
+    ref = float(np.median([d[2] for d in deg]))
+    vals = [d[1][2] for d in deg] + [ref]
+    lo, hi = min(vals), max(vals)
+    yspan = max(hi - lo, 1e-3 * max(1.0, abs(ref)))
+    y0, y1 = lo - 0.6 * yspan, hi + 0.9 * yspan
+    main0, main1 = ax.get_ylim()
+    if (y1 - y0) > 0.35 * (main1 - main0):
+        return None  # the minima are already resolved in the main axes: nothing to zoom on
+    # x-window: the walls of each degenerate minimum up to y1 (never across a barrier)
+    xs = []
+    for i, m, _ in deg:
+        y = action[i]
+        a = b = int(np.argmin(np.abs(grid - m[1])))
+        while a - 1 >= 0 and y[a - 1] <= y1 and y[a - 1] >= y[a]:
+            a -= 1
+        while b + 1 < len(y) and y[b + 1] <= y1 and y[b + 1] >= y[b]:
+            b += 1
+        xs += [grid[max(a - 1, 0)], grid[min(b + 1, len(grid) - 1)]]
+    x0, x1 = min(xs), max(xs)
+    pad = 0.08 * max(x1 - x0, 3 * abs(grid[1] - grid[0]))
+    x0, x1 = max(x0 - pad, grid[0]), min(x1 + pad, grid[-1])
+    # the largest inset size that finds an empty spot (else the emptiest spot of the smallest)
+    best = None
+    for w in (0.40, 0.34, 0.28):
+        # margins: tick labels left and below, title above
+        pos, frac = _free_spot(ax, curves, (w, w), with_count=True, margins=(0.09, 0.08, 0.02, 0.02))
+        if best is None or frac < best[2]:
+            best = (pos, w, frac)
+        if frac <= 0.02:
+            break
+    pos, w, _ = best
+    h = w
+    ins = ax.inset_axes([pos[0], pos[1], w, h])
+    for i in sorted({d[0] for d in deg}):
+        ins.plot(*_smooth(grid, action[i], lo=x0, hi=x1), color=colors[i], lw=1.4)
+    ins.axhline(ref, color="0.45", lw=0.8, ls=":")
+    for i, m, _ in deg:
+        ins.plot([m[1]], [m[2]], ls="none", marker="o", ms=4.5, mfc="white", mec="k")
+    ins.set_xlim(x0, x1)
+    ins.set_ylim(y0, y1)
+    ins.tick_params(labelsize=7.5, direction="in", top=True, right=True)
+    # tick labels in units of 10^e, the unit in the title (no offset text to collide with it)
+    import matplotlib.ticker as mticker
+
+    top = max(abs(y0), abs(y1))
+    e = int(math.floor(math.log10(top))) if top > 0 else 0
+    title = "near-degenerate minima"
+    if e < -2 or e > 3:
+        ins.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v / 10 ** e:g}"))
+        title += rf" ($\times10^{{{e}}}$)"
+    ins.xaxis.get_offset_text().set_fontsize(7)
+    ins.text(0.5, 0.96, title, transform=ins.transAxes, ha="center", va="top", fontsize=7,
+             bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.0), zorder=5)
+    ins.set_ylim(y0, y1 + 0.25 * (y1 - y0))  # room for the label above the curves
+    ax.indicate_inset_zoom(ins, edgecolor="0.4", alpha=0.8)
+    return ins
+
+
+# ---------------------------------------------------------------------------------------
+# order parameters
+def order_quantities(result):
+    """[(name, label, axis)] of the order parameters drawn by :func:`plot_order`."""
+    spec = _ORDER_QUANTITIES.get(result.teacher, [])
+    return [q for q in spec if q[0] in result.branches["down"]]
+
+
+def _branches_differ(result, names, rtol=1e-6):
+    up, down = result.branches.get("up"), result.branches["down"]
+    if up is None or up is down:
+        return False
+    for n in names:
+        if n not in up:
+            continue
+        a, b = np.asarray(down[n], float), np.asarray(up[n], float)
+        both = np.isfinite(a) & np.isfinite(b)
+        if np.any(np.abs(a[both] - b[both]) > rtol * np.maximum(1.0, np.abs(a[both]))):
+            return True
+        if np.any(np.isfinite(a) != np.isfinite(b)):
+            return True
+    return False
+
+
+@_styled
+def plot_order(result, ax=None, quantities=None, branches: str = "auto", shade: bool = True,
+               figsize=None, legend: bool = True):
+    r"""Order parameters vs sigma2 with the phase regions shaded and the boundaries drawn.
+
+    Parameters
+    ----------
+    result : ScanResult
+    ax : matplotlib Axes, optional
+    quantities : list of str, optional
+        Datasets of the scan to draw; default the teacher's main order parameters
+        (modadd: residual r, droplet fraction; cubic: linear and cubic components learned,
+        droplet fraction). Droplet fractions go on a second y axis (right).
+    branches : {"auto", "down", "both"}
+        Draw the upward continuation sweep too: ``auto`` does when it differs from the
+        downward one (hysteresis of the first-order transition).
+    shade : bool
+        Shade the GFL / GMFL-I / GMFL-II intervals of the downward sweep.
+
+    Returns
+    -------
+    matplotlib Axes
+        The main (left) axes; the twin axes is ``ax.phasesim_twin`` (or None).
+    """
+    from matplotlib.lines import Line2D
+
+    ax = _axes(ax, "order", figsize)
+    spec = order_quantities(result)
+    if quantities is not None:
+        known = {q[0]: q for q in spec}
+        spec = [known.get(q, (q, q.replace("_", " "), "right" if "fraction" in q else "left"))
+                for q in quantities]
+        missing = [q for q, *_ in spec if q not in result.branches["down"]]
+        if missing:
+            raise PhasesimError(f"quantity {', '.join(missing)} not in the scan; available: "
+                                f"{', '.join(sorted(result.branches['down']))}")
+    if not spec:
+        raise PhasesimError("no order parameter to plot in this scan")
+    s2 = np.asarray(result.sigma2, float)
+    order = np.argsort(s2)
+    down = result.branches["down"]
+    up = result.branches.get("up", down)
+    names = [q[0] for q in spec]
+    both = branches == "both" or (branches == "auto" and _branches_differ(result, names))
+    twin = ax.twinx() if any(q[2] == "right" for q in spec) else None
+    ax.phasesim_twin = twin
+    colors = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "purple", "black")]
+    handles = []
+    for k, (name, label, side) in enumerate(spec):
+        a = twin if side == "right" else ax
+        c = colors[k % len(colors)]
+        y = np.asarray(down[name], float)[order]
+        h, = a.plot(s2[order], y, color=c, ls="-", lw=1.8, marker="o" if len(s2) <= 25 else None,
+                    ms=3.5, label=label, zorder=3)
+        handles.append(h)
+        if both and name in up:
+            yu = np.asarray(up[name], float)[order]
+            a.plot(s2[order], yu, color=c, ls="--", lw=1.5, zorder=3)
+    if twin is not None:
+        right = [q for q in spec if q[2] == "right"]
+        twin.set_ylabel(right[0][1] if len(right) == 1 else ", ".join(q[1] for q in right),
+                        color=colors[[q[0] for q in spec].index(right[0][0]) % len(colors)])
+        twin.tick_params(axis="y", direction="in")
+        ax.tick_params(right=False)
+        twin.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useMathText=True)
+    left = [q for q in spec if q[2] == "left"]
+    if len(left) == 1:
+        ax.set_ylabel(left[0][1], color=colors[0])
+    else:
+        ax.set_ylabel("fraction of the target learned" if result.teacher == "cubic" else "order parameter")
+    ax.set_xlabel(SIGMA2 + "  (GPR noise)")
+    lo, hi = float(np.min(s2)), float(np.max(s2))
+    pad = 0.01 * (hi - lo if hi > lo else 1.0)
+    ax.set_xlim(lo - pad, hi + pad)
+    # head room for the phase names in a band at the top
+    for a in (ax, twin):
+        if a is None:
+            continue
+        y0, y1 = a.get_ylim()
+        a.set_ylim(y0, y1 + 0.14 * (y1 - y0))
+    phase = np.asarray(down["phase"], int)
+    if shade:
+        _shade_phases(ax, _phase_segments(s2, phase, result.transitions))
+    # boundaries
+    styles = {"sigma2_gmfl1": (OKABE_ITO["black"], "-", r"$\sigma^2_{\rm I}$ (GFL$\to$GMFL-I)"),
+              "sigma2_gmfl2": (OKABE_ITO["black"], "-.", r"$\sigma^2_{\rm II}$ (GMFL-I$\to$GMFL-II)")}
+    for name, (c, ls, lab) in styles.items():
+        s, hw, located, _ = result.transitions.get(name, (math.nan, math.nan, False, ""))
+        if np.isfinite(s):
+            ax.axvline(s, color=c, ls=ls, lw=1.1, zorder=2)
+            handles.append(Line2D([], [], color=c, ls=ls, lw=1.1, label=f"{lab} = {s:.4f}"))
+    if both:
+        handles.append(Line2D([], [], color="0.3", ls="-", label="downward sweep"))
+        handles.append(Line2D([], [], color="0.3", ls="--", label="upward sweep"))
+    if legend:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                  frameon=False, borderaxespad=0.0, columnspacing=1.2, handlelength=2.2)
+    ax.set_title(_landscape_title(result), fontsize=10.5)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# 2-D phase diagram
+def _edges(v, log=False):
+    v = np.asarray(v, float)
+    if log:
+        return np.exp(_edges(np.log(v)))
+    if len(v) == 1:
+        h = 0.05 * abs(v[0]) if v[0] != 0 else 0.5
+        return np.array([v[0] - h, v[0] + h])
+    order = np.argsort(v)
+    s = v[order]
+    mid = 0.5 * (s[1:] + s[:-1])
+    e = np.concatenate([[s[0] - (mid[0] - s[0])], mid, [s[-1] + (s[-1] - mid[-1])]])
+    return e
+
+
+def _use_log(v):
+    v = np.asarray(v, float)
+    return bool(len(v) > 2 and np.all(v > 0) and v.max() / v.min() >= 30)
+
+
+@_styled
+def plot_phase(diagram, ax=None, boundaries: bool = True, logy=None, figsize=None, legend: bool = True):
+    r"""2-D phase diagram: phase of the downward sweep over sigma2 x the second parameter.
+
+    Parameters
+    ----------
+    diagram : PhaseDiagram
+    ax : matplotlib Axes, optional
+    boundaries : bool
+        Draw the bisection-located boundaries sigma2_I(value), sigma2_II(value).
+    logy : bool, optional
+        Logarithmic second axis; default when the values span a factor >= 30.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib as mpl
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if not hasattr(diagram, "values") or not hasattr(diagram, "data"):
+        raise FileFormatError("the phase kind needs a 2-D phase diagram (a file with a 'grid' group); "
+                              "make one with 'phasesim scan --vary NAME=START:STOP:NUM'")
+    ax = _axes(ax, "phase", figsize)
+    s2 = np.asarray(diagram.sigma2, float)
+    vals = np.asarray(diagram.values, float)
+    logy = _use_log(vals) if logy is None else logy
+    so, vo = np.argsort(s2), np.argsort(vals)
+    ph = np.asarray(diagram.phase, int)[np.ix_(vo, so)]
+    codes = [-1, 0, 1, 2]
+    cmap = mpl.colors.ListedColormap([PHASE_COLORS[c] for c in codes])
+    norm = mpl.colors.BoundaryNorm([-1.5, -0.5, 0.5, 1.5, 2.5], cmap.N)
+    ax.pcolormesh(_edges(s2[so]), _edges(vals[vo], logy), ph, cmap=cmap, norm=norm, alpha=0.55,
+                  shading="flat", rasterized=True, zorder=1)
+    if logy:
+        ax.set_yscale("log")
+    else:
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 4), useMathText=True)
+    handles = [Patch(facecolor=PHASE_COLORS[c], alpha=0.55, edgecolor="0.5", label=PHASE_LABELS[c])
+               for c in codes if np.any(ph == c)]
+    if boundaries:
+        for name, ls, mk, lab in (("sigma2_gmfl1", "-", "o", r"$\sigma^2_{\rm I}$: GFL$\to$GMFL-I"),
+                                  ("sigma2_gmfl2", "-.", "s", r"$\sigma^2_{\rm II}$: GMFL-I$\to$GMFL-II")):
+            b = np.asarray(diagram.boundaries[name], float)[vo]
+            if np.any(np.isfinite(b)):
+                ax.plot(b, vals[vo], color="k", ls=ls, marker=mk, ms=4.5, mfc="white", lw=1.4, zorder=3)
+                handles.append(Line2D([], [], color="k", ls=ls, marker=mk, mfc="white", ms=4.5, label=lab))
+    ax.set_xlabel(SIGMA2 + "  (GPR noise)")
+    sym = _SECOND_SYMBOLS.get(diagram.name, diagram.name.replace("_", r"\_"))
+    ax.set_ylabel(sym if sym.startswith("$") else f"${sym}$")
+    ax.set_xlim(_edges(s2[so])[[0, -1]])
+    p = dict(diagram.params)
+    if diagram.teacher == "modadd":
+        title = (rf"modular addition: $P={p.get('P')}$, $N={p.get('N')}$, "
+                 f"{p.get('normalization', '')} $\\Lambda$")
+    elif diagram.teacher == "cubic":
+        title = rf"cubic teacher: $d={p.get('d')}$, $N={p.get('N')}$, $n={p.get('n')}$"
+    else:
+        title = str(diagram.teacher)
+    ax.set_title(title + f" (varied: {sym})", fontsize=10.5)
+    if legend:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
+                  frameon=False, borderaxespad=0.0, columnspacing=1.2)
+    return ax
+
+
+@_styled
+def plot_order_family(diagram, ax=None, quantity=None, cmap: str = "viridis", figsize=None):
+    """Main order parameter vs sigma2, one curve per value of the second parameter
+    (``phasesim plot --kind order`` on a phase-diagram file)."""
+    import matplotlib as mpl
+
+    ax = _axes(ax, "order", figsize)
+    if quantity is None:
+        quantity = {"modadd": "residual", "cubic": "cubic_learned"}.get(diagram.teacher)
+        if quantity not in diagram.data:
+            quantity = next(k for k, v in diagram.data.items()
+                            if np.asarray(v).dtype.kind == "f" and k not in ("u",))
+    if quantity not in diagram.data:
+        raise PhasesimError(f"quantity {quantity} not in the phase diagram; available: "
+                            f"{', '.join(sorted(diagram.data))}")
+    s2 = np.asarray(diagram.sigma2, float)
+    so = np.argsort(s2)
+    vals = np.asarray(diagram.values, float)
+    logc = _use_log(vals)
+    norm = (mpl.colors.LogNorm if logc else mpl.colors.Normalize)(vmin=vals.min(), vmax=vals.max())
+    cm = mpl.colors.ListedColormap(mpl.colormaps[cmap](np.linspace(0.0, 0.88, 256)))
+    y = np.asarray(diagram.data[quantity], float)
+    for j in np.argsort(vals):
+        ax.plot(s2[so], y[j, so], color=cm(norm(vals[j])), lw=1.6)
+        for name, mk in (("sigma2_gmfl1", "o"), ("sigma2_gmfl2", "s")):
+            b = diagram.boundaries[name][j]
+            if np.isfinite(b):
+                ax.plot([b], [np.interp(b, s2[so], y[j, so])], ls="none", marker=mk, mfc="white",
+                        mec="k", ms=5, zorder=4)
+    sm = mpl.cm.ScalarMappable(norm=norm, cmap=cm)
+    cb = ax.figure.colorbar(sm, ax=ax, pad=0.02, fraction=0.05, aspect=30)
+    sym = _SECOND_SYMBOLS.get(diagram.name, diagram.name)
+    cb.set_label(sym)
+    label = dict((q[0], q[1]) for q in _ORDER_QUANTITIES.get(diagram.teacher, [])).get(quantity, quantity)
+    ax.set_ylabel(label)
+    ax.set_xlabel(SIGMA2 + "  (GPR noise)")
+    ax.set_title(r"markers: $\sigma^2_{\rm I}$ (circles), $\sigma^2_{\rm II}$ (squares)", fontsize=10)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# Langevin cross-checks
+class LangevinData:
+    r"""Langevin cross-check data of a ``phasesim langevin`` file (:mod:`simulations.langevin`,
+    whose module docstring documents the layout). What is read:
+
+    * root attribute ``teacher``; ``/params`` attributes;
+    * ``/langevin/sigma2`` (base units) and ``sigma2_physical``;
+    * every 1-D ``/langevin/<name>`` with a ``<name>_err`` partner: measured values
+      (cubic: ``b``, ``c``, ``b_exact``, ``q2``, ...; modadd: ``residual``, ``residual_gpr``,
+      ``lambda_gram``, ...); every ``/langevin/theory_<name>``: the theory's values
+      (cubic: ``theory_b``, ``theory_c``, ...; modadd: ``theory_residual_derived``,
+      ``theory_residual_paper``, ...);
+    * per sigma2 index i, ``/langevin/<i>/``: ``hist_edges`` (nb + 1), ``hist_counts``
+      (subsets x nb; for modadd ``hist_counts_pooled``, the modes k != 0 summed), and the
+      theory's bin probabilities ``theory/bin_prob`` (cubic) or ``theory/derived/bin_prob``,
+      ``theory/paper/bin_prob`` (modadd).
+
+    Attributes
+    ----------
+    teacher : str
+    params, attrs : dict
+    sigma2, sigma2_physical : ndarray
+    measured : dict
+        ``{name: (value, err)}`` arrays over sigma2.
+    theory : dict
+        ``{name: array}`` (``theory_`` prefix removed).
+    points : list of dict
+        Per sigma2: ``sigma2``, ``edges``, ``counts`` (subsets x bins), ``theory_prob``
+        ``{label: bin probabilities}``.
+    """
+
+    order_parameter_labels = {"cubic": r"$q=\mathbf{w}\cdot\mathbf{w}^*$", "modadd": r"$\Phi=|W_k|^2$ ($k\neq0$)"}
+
+    def __init__(self, teacher, params, sigma2, sigma2_physical, measured, theory, points, attrs=None):
+        self.teacher = teacher
+        self.params = params
+        self.sigma2 = np.asarray(sigma2, float)
+        self.sigma2_physical = np.asarray(sigma2_physical, float)
+        self.measured = measured
+        self.theory = theory
+        self.points = points
+        self.attrs = attrs or {}
+
+    @classmethod
+    def from_file(cls, f, path="file"):
+        """Read from an open h5py File that has a ``langevin`` group."""
+        from .results import _py
+
+        if "langevin" not in f:
+            raise FileFormatError(f"{path}: no 'langevin' group (Langevin cross-check data, written by "
+                                  f"'phasesim langevin'); this file holds {', '.join(sorted(f)) or 'nothing'}")
+        g = f["langevin"]
+        if "sigma2" not in g:
+            raise FileFormatError(f"{path}: missing dataset 'langevin/sigma2'")
+        attrs = {k: _py(v) for k, v in f.attrs.items()}
+        attrs.update({"langevin_" + k: _py(v) for k, v in g.attrs.items()})
+        teacher = str(attrs.get("teacher", "cubic"))
+        params = {k: _py(v) for k, v in f["params"].attrs.items()} if "params" in f else {}
+        sigma2 = g["sigma2"][()]
+        s2p = g["sigma2_physical"][()] if "sigma2_physical" in g else sigma2
+        n = len(sigma2)
+        one_d = {k: np.asarray(g[k][()], float) for k in g
+                 if hasattr(g[k], "shape") and g[k].shape == (n,) and k not in ("sigma2", "sigma2_physical")}
+        measured = {k: (v, one_d.get(k + "_err", np.full(n, np.nan))) for k, v in one_d.items()
+                    if not k.startswith("theory_") and not k.endswith("_err")}
+        theory = {k[7:]: v for k, v in one_d.items() if k.startswith("theory_")}
+        points = []
+        for i in range(n):
+            if str(i) not in g:
+                continue
+            gi = g[str(i)]
+            if "hist_edges" not in gi or ("hist_counts" not in gi and "hist_counts_pooled" not in gi):
+                raise FileFormatError(f"{path}: langevin/{i} needs 'hist_edges' and 'hist_counts'")
+            edges = np.asarray(gi["hist_edges"][()], float)
+            counts = np.asarray(gi["hist_counts_pooled" if "hist_counts_pooled" in gi else "hist_counts"][()])
+            if counts.shape[-1] != len(edges) - 1:
+                raise FileFormatError(f"{path}: langevin/{i}: {counts.shape[-1]} count bins for {len(edges)} edges")
+            probs = {}
+            th = gi["theory"] if "theory" in gi else {}
+            if "bin_prob" in th:
+                probs["theory"] = th["bin_prob"][()]
+            for norm in ("derived", "paper"):
+                if norm in th and "bin_prob" in th[norm]:
+                    probs[f"theory ({norm} $\\Lambda$)"] = th[norm]["bin_prob"][()]
+            points.append({"sigma2": float(gi.attrs.get("sigma2", sigma2[i])), "edges": edges,
+                           "counts": counts.reshape(-1, counts.shape[-1]).astype(float), "theory_prob": probs})
+        return cls(teacher, params, sigma2, s2p, measured, theory, points, attrs)
+
+    @classmethod
+    def from_hdf5(cls, path):
+        with _open_h5(path) as f:
+            return cls.from_file(f, path)
+
+    def plot_langevin(self, axes=None, **kwargs):
+        """Simulation vs theory; see :func:`plot_langevin`."""
+        return plot_langevin(self, axes=axes, **kwargs)
+
+
+def _open_h5(path):
+    import h5py
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileFormatError(f"no such file: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise FileFormatError(f"{path} is not an HDF5 file ({exc})") from None
+
+
+def _rebin(edges, counts, probs, max_bins=45):
+    """Merge adjacent bins so that the populated range has at most ``max_bins`` bins."""
+    tot = counts.sum(axis=0)
+    nz = np.flatnonzero(tot > 0)
+    if len(nz) == 0:
+        return edges, counts, probs
+    lo, hi = nz[0], nz[-1] + 1
+    k = max(1, int(math.ceil((hi - lo) / max_bins)))
+    lo = (lo // k) * k
+    hi = min(len(tot), lo + int(math.ceil((hi - lo) / k)) * k)
+    m = (hi - lo) // k
+    cut = lo + m * k
+    e = edges[lo: cut + 1: k]
+    c = counts[:, lo:cut].reshape(counts.shape[0], m, k).sum(axis=2)
+    p = {name: np.asarray(v, float)[lo:cut].reshape(m, k).sum(axis=1) for name, v in probs.items()}
+    return e, c, p
+
+
+def _neglogp(edges, counts):
+    """-log of the density per bin from pooled counts, and its error from the spread of the
+    subsets (rows of ``counts``); Poisson 1/sqrt(n) where fewer than two subsets populate a bin."""
+    edges = np.asarray(edges, float)
+    counts = np.atleast_2d(np.asarray(counts, float))
+    width = np.diff(edges)
+    total = counts.sum(axis=0)
+    n = total.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = -np.log(total / (n * width))
+        err = 1.0 / np.sqrt(total)
+        if counts.shape[0] >= 2:
+            per = counts / (counts.sum(axis=1, keepdims=True) * width)
+            lp = -np.log(per)
+            lp[~np.isfinite(lp)] = np.nan
+            nfin = np.sum(np.isfinite(lp), axis=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                e_sub = np.nanstd(lp, axis=0, ddof=1) / np.sqrt(nfin)
+            err = np.where(nfin >= 2, e_sub, err)
+    good = total > 0
+    return 0.5 * (edges[1:] + edges[:-1]), np.where(good, y, np.nan), np.where(good, err, np.nan)
+
+
+@_styled
+def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
+    r"""Langevin simulations against the theory.
+
+    Left: simulated :math:`-\log p` of the order parameter (density per bin, error bars from
+    the spread over the independent subsets: seeds x time blocks) with the theory's
+    :math:`-\log p` from its bin probabilities (lines; modadd: both normalisations), for up to
+    ``max_histograms`` sigma2 values; simulation and theory are normalised densities, so only
+    one common constant per sigma2 is subtracted (the theory's minimum). Right: the measured
+    order parameters vs sigma2 (cubic: b, c; modadd: residual r, and the mean-field GPR value
+    from the measured Gram eigenvalue) with error bars, over the theory (lines).
+
+    Parameters
+    ----------
+    data : LangevinData (or a ScanResult carrying ``.langevin``)
+    axes : pair of Axes, optional
+
+    Returns
+    -------
+    tuple of two matplotlib Axes
+    """
+    from matplotlib.lines import Line2D
+
+    if not isinstance(data, LangevinData):
+        lg = getattr(data, "langevin", None)
+        if lg is None:
+            raise FileFormatError("no Langevin data: the file has no 'langevin' group (open files with "
+                                  "adaptive_kernel.plotting.load_any to attach it)")
+        data = lg
+    if axes is None:
+        _, axes = new_figure("langevin", figsize, ncols=2)
+    ax1, ax2 = axes
+    colors = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "purple", "orange", "black")]
+    styles = ["-", "--", ":"]
+    # left: histograms
+    pts = [p for p in data.points if p["counts"].sum() > 0]
+    if len(pts) > max_histograms:
+        pts = [pts[i] for i in np.unique(np.linspace(0, len(pts) - 1, max_histograms).round().astype(int))]
+    handles, ymax, xs = [], 0.0, []
+    for k, p in enumerate(pts):
+        c = colors[k % len(colors)]
+        e, cnt, probs = _rebin(p["edges"], p["counts"], p["theory_prob"])
+        x, y, err = _neglogp(e, cnt)
+        width = np.diff(e)
+        ty = {}
+        with np.errstate(divide="ignore"):
+            for name, pr in probs.items():
+                ty[name] = np.where(pr > 0, -np.log(pr / width), np.nan)
+        shift = min([np.nanmin(v) for v in ty.values() if np.any(np.isfinite(v))] or [np.nanmin(y)])
+        ax1.errorbar(x, y - shift, yerr=err, ls="none", marker="o", ms=3.5, color=c, elinewidth=1.0,
+                     capsize=1.8, zorder=3)
+        for j, (name, v) in enumerate(ty.items()):
+            ax1.plot(x, v - shift, color=c, ls=styles[j % len(styles)], lw=1.4, zorder=2)
+        handles.append(Line2D([], [], color=c, marker="o", ms=3.5, ls="none",
+                              label=rf"$\sigma^2={p['sigma2']:.3g}$"))
+        fin = np.isfinite(y)
+        if fin.any():
+            ymax = max(ymax, float(np.nanmax((y - shift)[fin] + np.nan_to_num(err[fin]))))
+            xs += [x[fin].min() - width[0], x[fin].max() + width[0]]
+    names = list(pts[0]["theory_prob"]) if pts else []
+    for j, name in enumerate(names):
+        handles.append(Line2D([], [], color="0.3", ls=styles[j % len(styles)], lw=1.4, label=name))
+    if pts:
+        handles.insert(0, Line2D([], [], color="0.3", marker="o", ms=3.5, ls="none", label="simulation"))
+        ax1.legend(handles=handles, loc="upper center", ncol=2, fontsize=8.5)
+        ax1.set_ylim(-0.05 * ymax - 0.3, 1.45 * ymax + 0.5)
+        ax1.set_xlim(min(xs), max(xs))
+    else:
+        ax1.text(0.5, 0.5, "no histograms in the file", transform=ax1.transAxes, ha="center")
+    ax1.set_xlabel(LangevinData.order_parameter_labels.get(data.teacher, "order parameter"))
+    ax1.set_ylabel(r"$-\log p$ + const")
+    ax1.set_title("weight posterior: simulation (markers) vs theory (lines)", fontsize=10.5)
+    # right: order parameters
+    s2 = data.sigma2
+    o = np.argsort(s2)
+    if data.teacher == "modadd":
+        series = [("residual", r"residual $r$", "residual_derived", "residual_paper"),
+                  ("residual_gpr", r"$\sigma^2/(\Lambda_{\rm Gram}+\sigma^2)$", None, None)]
+    else:
+        series = [("b", r"$b$ (linear discrepancy)", "b", None), ("c", r"$c$ (cubic discrepancy)", "c", None)]
+    hs = []
+    for k, (name, lab, th1, th2) in enumerate(series):
+        c = colors[k % len(colors)]
+        if name in data.measured:
+            v, err = data.measured[name]
+            mk, mfc = ("o", c) if k == 0 or data.teacher == "cubic" else ("s", "white")
+            ax2.errorbar(s2[o], v[o], yerr=err[o], ls="none", marker=mk, ms=4.5, color=c, mfc=mfc,
+                         capsize=2, elinewidth=1.0, zorder=4 - k)
+            hs.append(Line2D([], [], color=c, marker=mk, mfc=mfc, ls="none", label=lab + " (simulation)"))
+        for th, ls, tl in ((th1, "-", "theory"), (th2, "--", "theory")):
+            if th is not None and th in data.theory:
+                ax2.plot(s2[o], data.theory[th][o], color=colors[k % len(colors)], ls=ls, lw=1.4,
+                         marker="x" if len(s2) < 6 else None, ms=4, zorder=2)
+                if data.teacher == "modadd":
+                    tl = f"theory, {th.split('_')[-1]} $\\Lambda$"
+                    hs.append(Line2D([], [], color=c, ls=ls, label=tl))
+                else:
+                    hs.append(Line2D([], [], color=c, ls=ls, label=lab.split(" ")[0] + " theory"))
+    ax2.set_xlabel(SIGMA2 + ("  (base units)" if data.teacher == "cubic" else "  (GPR noise)"))
+    ax2.set_ylabel("residual" if data.teacher == "modadd" else "discrepancy coefficient")
+    ax2.set_title("order parameters: simulation vs theory", fontsize=10.5)
+    if hs:
+        ax2.legend(handles=hs, loc="best", fontsize=8.5)
+    if len(s2):
+        pad = 0.05 * (s2.max() - s2.min()) if s2.max() > s2.min() else 0.01
+        ax2.set_xlim(s2.min() - pad, s2.max() + pad)
+    return ax1, ax2
+
+
+# ---------------------------------------------------------------------------------------
+# files
+def load_any(path):
+    """Open any phasesim HDF5 file and return the matching object.
+
+    * a file with a ``grid`` group: :class:`~adaptive_kernel.phase_diagram.PhaseDiagram`;
+    * a scan file (``scan`` group): :class:`~adaptive_kernel.results.ScanResult`, with
+      ``.langevin`` set to a :class:`LangevinData` when the file also has a ``langevin`` group
+      (``None`` otherwise);
+    * a file with only a ``langevin`` group: :class:`LangevinData`.
+
+    Raises :class:`~adaptive_kernel.errors.FileFormatError` for anything else.
+    """
+    from .phase_diagram import PhaseDiagram
+    from .results import ScanResult
+
+    with _open_h5(path) as f:
+        groups = set(f)
+        if "grid" in groups:
+            return PhaseDiagram._read(f, path)
+        lg = LangevinData.from_file(f, path) if "langevin" in groups else None
+        if "scan" not in groups:
+            if lg is not None:
+                return lg
+            raise FileFormatError(f"{path}: not a phasesim file (no 'scan', 'grid' or 'langevin' group; "
+                                  f"found: {', '.join(sorted(groups)) or 'nothing'})")
+    res = ScanResult.from_hdf5(path)
+    res.langevin = lg
+    return res
+
+
+def default_kind(obj) -> str:
+    """The figure a file is mainly for: order (scan), phase (2-D diagram), langevin."""
+    from .phase_diagram import PhaseDiagram
+
+    if isinstance(obj, PhaseDiagram):
+        return "phase"
+    if isinstance(obj, LangevinData):
+        return "langevin"
+    return "order"
+
+
+def plot(obj, kind: str, ax=None, **kwargs):
+    """Draw ``kind`` (one of :data:`KINDS`) of a loaded object; returns the Axes."""
+    from .phase_diagram import PhaseDiagram
+
+    if kind not in KINDS:
+        raise PhasesimError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "langevin":
+        return plot_langevin(obj, axes=ax, **kwargs)
+    if isinstance(obj, LangevinData):
+        raise FileFormatError(f"this file holds only Langevin data; use --kind langevin (not {kind})")
+    if kind == "phase":
+        if not isinstance(obj, PhaseDiagram):
+            raise FileFormatError("no 'grid' group: --kind phase needs a 2-D phase diagram, made with "
+                                  "'phasesim scan --vary NAME=START:STOP:NUM'")
+        return plot_phase(obj, ax=ax, **kwargs)
+    if isinstance(obj, PhaseDiagram):
+        if kind == "order":
+            return plot_order_family(obj, ax=ax, **kwargs)
+        raise FileFormatError("a phase-diagram file holds no landscape; use --kind phase or order "
+                              "(or plot one of the 1-D scans)")
+    if kind == "landscape":
+        return plot_landscape(obj, ax=ax, **kwargs)
+    return plot_order(obj, ax=ax, **kwargs)
+
+
+def save_figure(fig, path, overwrite: bool = False, dpi: int = DPI) -> str:
+    """Save atomically (temporary file + rename) as PNG, PDF or SVG by the extension."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in FORMATS:
+        raise PhasesimError(f"output must end in {', '.join(FORMATS)}; got {path!r}")
+    if os.path.exists(path) and not overwrite:
+        raise OutputExistsError(f"output file {path} exists; pass --overwrite to replace it")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        meta = {"Creator": "phasesim (adaptive_kernel.plotting)"}
+        if ext == ".png":
+            meta = {"Software": meta["Creator"]}
+        elif ext == ".svg":
+            meta = {"Creator": meta["Creator"]}
+        fig.savefig(tmp, format=ext[1:], dpi=dpi, metadata=meta)
+        _default_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _default_mode(path):
+    """Give a temporary file (mkstemp: mode 0600) the permissions a plain open() would."""
+    um = os.umask(0)
+    os.umask(um)
+    os.chmod(path, 0o666 & ~um)
+
+
+def figure_for(kind: str, figsize=None):
+    """A new figure and axes (or pair of axes for ``langevin``) for ``kind``."""
+    return new_figure(kind, figsize, ncols=2 if kind == "langevin" else 1)
