@@ -172,39 +172,102 @@ def test_action_derivatives_finite_differences():
         assert S2 == pytest.approx(fd2, rel=1e-7, abs=1e-8)
 
 
-def _quad_moments(t, cK, u, d, sw2):
-    """M = <I I^T> under exp(-d Shat) by adaptive QUADPACK with break points on a coarse grid."""
+def _quad_moments(t, cK, u, d, sw2, split=None):
+    """M = <I I^T> under exp(-d Shat) by adaptive QUADPACK with break points on a coarse grid;
+    with ``split``, also P(q > split) and the part of M from q > split."""
     qs = np.linspace(0, 4, 801)
     Smin = min(CK.action(q, t, cK, u, sw2) for q in qs)
     f = lambda q: math.exp(-d * (CK.action(q, t, cK, u, sw2) - Smin))  # noqa: E731
     Kk = cK.size
     I = lambda q: CK.erf_projections(q, sw2 + q * q, cK)  # noqa: E731
-    opts = dict(epsabs=0, epsrel=1e-13, limit=500, points=list(qs[1::40]))
-    Z = integrate.quad(f, 0, 6, **opts)[0]
+    opts = dict(epsabs=0, epsrel=1e-13, limit=500)
+
+    def integral(g, lo):
+        pts = [p for p in qs[1::40] if p > lo]
+        return integrate.quad(g, lo, 6, points=pts, **opts)[0]
+
+    Z = integral(f, 0.0)
     M = np.empty((Kk, Kk))
     for a in range(Kk):
         for b_ in range(a, Kk):
-            M[a, b_] = M[b_, a] = integrate.quad(lambda q: f(q) * I(q)[a] * I(q)[b_], 0, 6, **opts)[0] / Z
-    return M
+            M[a, b_] = M[b_, a] = integral(lambda q: f(q) * I(q)[a] * I(q)[b_], 0.0) / Z
+    if split is None:
+        return M
+    Ms = np.empty((Kk, Kk))
+    for a in range(Kk):
+        for b_ in range(a, Kk):
+            Ms[a, b_] = Ms[b_, a] = integral(lambda q: f(q) * I(q)[a] * I(q)[b_], split) / Z
+    return M, integral(f, split) / Z, Ms
 
 
-@pytest.mark.parametrize("state", [
+STATES = [
     (0.40, -0.295, 15.0, 150.0),   # GFL: one narrow core
     (0.23, -0.28, 43.5, 150.0),    # bimodal p(q)
     (0.20, -0.27, 50.0, 1200.0),   # deep side basins at large d
     (0.13, -0.25, 98.0, 150.0),    # origin unstable
-])
+]
+
+
+@pytest.mark.parametrize("state", STATES)
 def test_quadrature_against_quadpack(state):
     b, c3, u, d = state
     sw2 = 0.5
     cK = CK.erf_hermite_coefficients(3)
     t = np.array([b, math.sqrt(6) * c3, 0.02])
-    M, Ms, st = CK.quadrature_moments(t, cK, u, d, sw2)
-    R = _quad_moments(t, cK, u, d, sw2)
+    split = math.sqrt((1 + 2 * sw2) / 6)
+    M, Ms, st = CK.quadrature_moments(t, cK, u, d, sw2, split)
+    R, fR, MsR = _quad_moments(t, cK, u, d, sw2, split)
     assert np.max(np.abs(M - R) / np.abs(R)) < 1e-11
-    # the droplet part is a part of M, and the fraction is a probability
+    # the droplet part |q| > q_split: fraction and kernel block, against QUADPACK
+    assert st[7] == split
     assert 0.0 <= st[1] <= 1.0
+    assert st[1] == pytest.approx(fR, rel=1e-10, abs=1e-300)
+    assert np.max(np.abs(Ms - MsR) / np.abs(np.diag(R)).max()) < 1e-11
     assert np.all(np.diag(Ms) <= np.diag(M) + 1e-15)
+
+
+@pytest.mark.parametrize("state", [STATES[1], STATES[3]])
+def test_droplet_part_does_not_depend_on_node_alignment(state):
+    """The droplet mass beyond an arbitrary split point (not a trapezoid node: the nodes are
+    j h) matches QUADPACK for splits spread over a trapezoid step. A sum over the nodes
+    beyond the split is off by ~h p(split) and jumps when a node crosses it."""
+    b, c3, u, d = state
+    sw2 = 0.5
+    cK = CK.erf_hermite_coefficients(2)
+    t = np.array([b, math.sqrt(6) * c3])
+    h = CK.quadrature_moments(t, cK, u, d, sw2, np.inf)[2][6]
+    j = int(0.55 / h)
+    for frac in (0.0, 0.13, 0.5, 0.91):
+        split = (j + frac) * h
+        M, Ms, st = CK.quadrature_moments(t, cK, u, d, sw2, split)
+        R, fR, MsR = _quad_moments(t, cK, u, d, sw2, split)
+        assert st[1] == pytest.approx(fR, rel=1e-10), (frac, st[1], fR)
+        assert np.allclose(Ms, MsR, rtol=1e-10, atol=1e-14)
+
+
+def test_quadrature_without_split_has_no_droplet_part():
+    cK = CK.erf_hermite_coefficients(2)
+    t = np.array([0.23, math.sqrt(6) * -0.28])
+    M, Ms, st = CK.quadrature_moments(t, cK, 43.5, 150.0, 0.5, np.inf)
+    M2 = CK.quadrature_moments(t, cK, 43.5, 150.0, 0.5, 0.6)[0]
+    assert st[1] == 0.0 and np.all(Ms == 0.0)
+    assert np.array_equal(M, M2)
+
+
+def test_droplet_split_is_half_saturation_of_the_erf_feature():
+    """r(q) = q/sqrt(1 + 2 sigma_w2 + 2 q^2) -> 1/sqrt(2); at q_split it is half of that."""
+    for sw2 in (0.25, 0.5, 1.0, 3.0):
+        q = CK.droplet_split(sw2)
+        assert q / math.sqrt(1 + 2 * sw2 + 2 * q * q) == pytest.approx(0.5 / math.sqrt(2), rel=1e-14)
+
+
+def test_gauss_legendre_nodes():
+    x, w = CK.gauss_legendre(16)
+    xr, wr = np.polynomial.legendre.leggauss(16)
+    assert np.allclose(np.sort(x), xr, rtol=0, atol=1e-14)
+    assert np.allclose(w[np.argsort(x)], wr, rtol=0, atol=1e-14)
+    # exact for polynomials of degree 31
+    assert float(np.sum(w * x ** 30)) == pytest.approx(2 / 31, rel=1e-13)
 
 
 def test_side_minimum_landmarks():

@@ -44,9 +44,9 @@ def quad_scan_beta4(teacher):
 # --------------------------------------------------------------------------------------
 # independent evaluation of the equations (plain SciPy, written from THEORY.md)
 # --------------------------------------------------------------------------------------
-def ek_map_reference(b, c, p, sigma2):
-    """T(b, c) with QUADPACK: Shat, M = <I I^T>, t = (1 + rho M)^{-1} y (K = 2, alpha = beta = 1)."""
-    N, n, d, sw2, sa2, eps = p["N"], p["n"], p["d"], p["sigma_w2"], p["sigma_a2"], p["eps"]
+def _reference_landscape(b, c, p, sigma2):
+    """(Shat, I, u, rho, d) written from THEORY.md (K = 2, alpha = beta = 1)."""
+    N, n, d, sw2, sa2 = p["N"], p["n"], p["d"], p["sigma_w2"], p["sigma_a2"]
     u = n ** 2 * sa2 / (sigma2 ** 2 * d * N)
     rho = n * sa2 / sigma2
 
@@ -57,6 +57,12 @@ def ek_map_reference(b, c, p, sigma2):
 
     t = np.array([b, math.sqrt(6) * c])
     S = lambda q: q * q / (2 * sw2) - u / 2 * float(t @ I(q)) ** 2  # noqa: E731
+    return S, I, u, rho, d
+
+
+def ek_map_reference(b, c, p, sigma2):
+    """T(b, c) with QUADPACK: Shat, M = <I I^T>, t = (1 + rho M)^{-1} y (K = 2, alpha = beta = 1)."""
+    S, I, u, rho, d = _reference_landscape(b, c, p, sigma2)
     qs = np.linspace(0, 4, 801)
     Smin = min(S(q) for q in qs)
     w = lambda q: math.exp(-d * (S(q) - Smin))  # noqa: E731
@@ -66,9 +72,54 @@ def ek_map_reference(b, c, p, sigma2):
     for i in range(2):
         for j in range(2):
             M[i, j] = integrate.quad(lambda q: w(q) * I(q)[i] * I(q)[j], 0, 6, **opts)[0] / Z
-    y = np.array([1.0, math.sqrt(6) * eps])
+    y = np.array([1.0, math.sqrt(6) * p["eps"]])
     tn = np.linalg.solve(np.eye(2) + rho * M, y)
     return np.array([tn[0], tn[1] / math.sqrt(6)])
+
+
+def droplet_reference(b, c, p, sigma2):
+    """P(|q| > q_split) under p(q) ~ exp(-d Shat(q)) with QUADPACK, q_split the half-saturation
+    point of the erf feature r(q) = q/sqrt(1 + 2 sigma_w2 + 2 q^2) (r = 1/(2 sqrt 2)), found
+    here by root finding rather than from the package's closed form."""
+    S, I, u, rho, d = _reference_landscape(b, c, p, sigma2)
+    sw2 = p["sigma_w2"]
+    split = optimize.brentq(lambda q: q / math.sqrt(1 + 2 * sw2 + 2 * q * q) - 0.5 / math.sqrt(2), 0, 5, xtol=1e-15)
+    qs = np.linspace(0, 4, 801)
+    Smin = min(S(q) for q in qs)
+    w = lambda q: math.exp(-d * (S(q) - Smin))  # noqa: E731
+    opts = dict(epsabs=0, epsrel=1e-13, limit=500)
+    Z = integrate.quad(w, 0, 6, points=list(qs[1::40]), **opts)[0]
+    Zs = integrate.quad(w, split, 6, points=[q for q in qs[1::40] if q > split], **opts)[0]
+    return Zs / Z
+
+
+def reference_core_curvature(b, p, sigma2):
+    """Shat''(0) = 1/sigma_w2 - u (t.I'(0))^2 = 1/sigma_w2 - u (4/pi) b^2/(1 + 2 sigma_w2)."""
+    N, n, d, sw2, sa2 = p["N"], p["n"], p["d"], p["sigma_w2"], p["sigma_a2"]
+    u = n ** 2 * sa2 / (sigma2 ** 2 * d * N)
+    return 1 / sw2 - u * 4 / math.pi * b * b / (1 + 2 * sw2)
+
+
+def large_d_u_c(p):
+    """d -> inf u_c from an independent leading-order computation: c = eps, Gaussian core of
+    variance 1/(d a), a = 1/sigma_w2 - u (4/pi) b^2/D0, b = 1/(1 + (rho/d)(4/pi)/(D0 a)),
+    degeneracy min_q Shat = 0."""
+    N, n, d, sw2, sa2, eps = p["N"], p["n"], p["d"], p["sigma_w2"], p["sigma_a2"], p["eps"]
+    D0 = 1 + 2 * sw2
+
+    def gap(s2):
+        u = n * n * sa2 / (s2 * s2 * d * N)
+        rd = n * sa2 / s2 / d
+        bmax = math.sqrt(D0 / (sw2 * u * 4 / math.pi))
+        b = optimize.brentq(lambda b: b - 1 / (1 + rd * (4 / math.pi) / (D0 * (1 / sw2 - u * 4 / math.pi * b * b / D0))),
+                            1e-12, bmax * (1 - 1e-12))
+        q = np.linspace(0.05, 3, 6000)
+        Dq = 1 + 2 * (sw2 + q * q)
+        S = q * q / (2 * sw2) - u / 2 * (4 / math.pi) * q * q / Dq * (b - 2 * eps * q * q / Dq) ** 2
+        return S.min()
+
+    s2c = optimize.brentq(gap, 0.12, 0.25, xtol=1e-10)
+    return n * n * sa2 / (s2c ** 2 * d * N)
 
 
 def test_every_stored_point_satisfies_its_equation(teacher, quad_scan, saddle_scan):
@@ -121,27 +172,9 @@ def test_paper_reproduction_saddle(saddle_scan):
 
 
 def test_large_d_limit_matches_derived_u_c(teacher):
-    """d -> inf: u_c from an independent leading-order computation (c = eps, Gaussian core of
-    variance 1/(d a), a = 1/sigma_w2 - u (4/pi) b^2/D0, b = 1/(1 + (rho/d)(4/pi)/(D0 a)),
-    degeneracy min_q Shat = 0) reproduces the paper's u_c ~ 30.2, and the saddle method at
-    beta = 1e6 converges to it."""
-    p = teacher.make_params()
-    N, n, d, sw2, sa2, eps = p["N"], p["n"], p["d"], p["sigma_w2"], p["sigma_a2"], p["eps"]
-    D0 = 1 + 2 * sw2
-
-    def gap(s2):
-        u = n * n * sa2 / (s2 * s2 * d * N)
-        rd = n * sa2 / s2 / d
-        bmax = math.sqrt(D0 / (sw2 * u * 4 / math.pi))
-        b = optimize.brentq(lambda b: b - 1 / (1 + rd * (4 / math.pi) / (D0 * (1 / sw2 - u * 4 / math.pi * b * b / D0))),
-                            1e-12, bmax * (1 - 1e-12))
-        q = np.linspace(0.05, 3, 6000)
-        Dq = 1 + 2 * (sw2 + q * q)
-        S = q * q / (2 * sw2) - u / 2 * (4 / math.pi) * q * q / Dq * (b - 2 * eps * q * q / Dq) ** 2
-        return S.min()
-
-    s2c = optimize.brentq(gap, 0.12, 0.25, xtol=1e-10)
-    u_c = n * n * sa2 / (s2c ** 2 * d * N)
+    """d -> inf: u_c from the independent leading-order computation (:func:`large_d_u_c`)
+    reproduces the paper's u_c ~ 30.2, and the saddle method at beta = 1e6 converges to it."""
+    u_c = large_d_u_c(teacher.make_params())
     assert u_c == pytest.approx(REF["u_c"]["value"], rel=0.03)
     res = scan(teacher, teacher.make_params(method="saddle", beta=1e6), np.linspace(0.19, 0.17, 11))
     assert res.u_c == pytest.approx(u_c, rel=2e-3)
@@ -184,13 +217,110 @@ def test_up_and_down_sweeps_agree(quad_scan, saddle_scan):
 
 
 def test_quadrature_phases(quad_scan):
-    """Finite d: GMFL-I where p(q) has a side basin holding >= 1/N of the neurons."""
+    """Finite d: GMFL-I where the droplet region |q| > q_split holds >= 1/N of the neurons."""
     d = quad_scan.scan
     assert d["phase"][0] == GFL and d["phase"][-1] == GMFL_I
     mixed = d["phase"] == GMFL_I
     assert np.all(d["droplet_fraction"][mixed] >= 1 / 700)
-    assert np.all(np.isfinite(d["q_star"][mixed]))
-    assert 0.14 < quad_scan.sigma2_gmfl1 < 0.17
+    assert np.all(d["droplet_fraction"][~mixed] < 1 / 700)
+    assert np.all(d["q_split"] == pytest.approx(math.sqrt(2 / 6), rel=1e-15))
+
+
+@pytest.mark.parametrize("sigma2", [0.25, 0.19, 0.155, 0.1525, 0.145, 0.1425, 0.14, 0.1375, 0.1])
+def test_quadrature_droplet_fraction_against_quadpack(teacher, quad_scan, sigma2):
+    """The stored droplet fraction is P(|q| > q_split) at the stored state, evaluated
+    independently with QUADPACK (the points include the old spinodal jump at 0.1525 and the
+    old kink between 0.1425 and 0.14, where the sum over trapezoid nodes beyond the barrier
+    was off by up to 4%)."""
+    i = int(np.argmin(np.abs(GRID - sigma2)))
+    d = quad_scan.scan
+    ref = droplet_reference(d["b"][i], d["c"][i], teacher.make_params(), GRID[i])
+    assert d["droplet_fraction"][i] == pytest.approx(ref, rel=1e-9)
+
+
+def test_quadrature_droplet_fraction_is_smooth(teacher, quad_scan):
+    """No jump where the side minimum of Shat is born: on the 81-point grid (sigma2 <= 0.17)
+    the increments of f vary slowly (the old barrier-based definition jumped from 0 to 0.0106
+    at the spinodal, ~30 times its median increment)."""
+    d = quad_scan.scan
+    f = d["droplet_fraction"]
+    # the side minimum is born inside the grid (brute force on the reference landscape)
+    born = []
+    for i in range(0, len(GRID), 4):
+        S, _, _, _, _ = _reference_landscape(d["b"][i], d["c"][i], teacher.make_params(), GRID[i])
+        q = np.linspace(0.3, 2.0, 1701)
+        v = np.array([S(x) for x in q])
+        born.append(bool(np.any((v[1:-1] < v[:-2]) & (v[1:-1] < v[2:]))))
+    assert not born[0] and born[-1]
+    sel = GRID <= 0.17
+    df = np.diff(f)[sel[:-1]]                      # the grid runs down in sigma2
+    assert np.all(df > 0)                          # f grows as sigma2 decreases
+    assert df.max() < 2 * np.median(df)            # no jump (old: 0.0106 vs median 3.7e-4)
+    assert np.abs(np.diff(df)).max() < 0.1 * df.max()
+
+
+def test_quadrature_boundary_is_where_droplets_hold_one_neuron(teacher, quad_scan):
+    """sigma2_gmfl1 brackets the point where the independently integrated P(|q| > q_split)
+    crosses 1/N, at states that satisfy the independently evaluated equations."""
+    p = teacher.make_params()
+    s_b = quad_scan.sigma2_gmfl1
+    assert quad_scan.transitions["sigma2_gmfl1"][2]       # located by a converged bisection
+    sols = sweep(teacher, p, [s_b + 2e-4, s_b - 2e-4])
+    f = []
+    for sol in sols:
+        assert sol.success
+        assert np.max(np.abs(ek_map_reference(sol.x[0], sol.x[1], p, sol.sigma2) - sol.x)) < 1e-10
+        f.append(droplet_reference(sol.x[0], sol.x[1], p, sol.sigma2))
+    assert f[0] < 1 / 700 <= f[1]
+
+
+def test_quadrature_boundary_tends_to_large_d_limit(teacher):
+    """Table 1 scaling beta = 1, 4, 16: the finite-d boundary u_c moves monotonically toward
+    the independently computed d -> inf value (the old barrier-based fraction gave 42.1,
+    33.3, 29.2: the spinodal, not the population of the side basin, set the boundary)."""
+    u_inf = large_d_u_c(teacher.make_params())
+    g = np.linspace(0.20, 0.17, 13)
+    u = [scan(teacher, teacher.make_params(beta=beta), g).u_c for beta in (1, 4, 16)]
+    assert np.all(np.isfinite(u))
+    dist = [u_inf - x for x in u]
+    assert dist[0] > dist[1] > dist[2] > 0, (u, u_inf)
+    assert dist[2] < 0.05 * u_inf
+
+
+def test_eps_positive_core_instability_is_not_a_droplet_phase(teacher):
+    """eps = +0.3, d = 150: the self-consistent core loses stability (Shat''(0) < 0 below
+    sigma2 ~ 0.195; the positive quartic term of Shat keeps p(q) narrow) and p(q) peaks at
+    small |q|, far inside q_split. This is not a droplet phase: the mass beyond q_split stays
+    below 1/N, as in the d -> inf (saddle) method. The old rule set the barrier at q = 0 there
+    and reported f = 0.95 (GMFL-I at sigma2 = 0.196). The instability is a finite-d effect:
+    at beta = 64 the core stays stable on the whole grid."""
+    g = np.linspace(0.3, 0.1, 41)
+    p = teacher.make_params(eps=0.3)
+    rq = scan(teacher, p, g)
+    rs = scan(teacher, teacher.make_params(eps=0.3, method="saddle"), g)
+    d = rq.scan
+    assert d["converged"].all() and rs.scan["converged"].all()
+    a0 = np.array([reference_core_curvature(b, p, s) for b, s in zip(d["b"], g)])
+    assert a0[0] > 0 and a0[-1] < -0.2                    # the origin becomes a maximum
+    assert np.all(d["phase"] == GFL) and np.all(rs.scan["phase"] == GFL)
+    assert math.isnan(rq.sigma2_gmfl1) and math.isnan(rs.sigma2_gmfl1)
+    for i in (20, 40):                                     # sigma2 = 0.2 and 0.1
+        assert np.max(np.abs(ek_map_reference(d["b"][i], d["c"][i], p, g[i]) - [d["b"][i], d["c"][i]])) < 1e-10
+        ref = droplet_reference(d["b"][i], d["c"][i], p, g[i])
+        assert d["droplet_fraction"][i] == pytest.approx(ref, rel=1e-9, abs=1e-300)
+        assert ref < 1 / 700
+    S, _, _, _, _ = _reference_landscape(d["b"][-1], d["c"][-1], p, g[-1])
+    q = np.linspace(0, 2, 4001)
+    qmax = q[np.argmin([S(x) for x in q])]                 # the maximum of p(q)
+    assert 0.05 < qmax < 0.25
+    # saddle: the Gaussian core's variance 1/(d a0) feeds back and keeps a0 > 0
+    assert np.all(rs.scan["core_curvature"] > 0.1)
+    # finite-d effect: gone at beta = 64 (independent a0 from the stored b)
+    p64 = teacher.make_params(eps=0.3, beta=64)
+    r64 = scan(teacher, p64, g)
+    assert r64.scan["converged"].all()
+    # (u is invariant under the scaling, so the base parameters give Shat''(0))
+    assert np.all([reference_core_curvature(b, p, s) > 0 for b, s in zip(r64.scan["b"], g)])
 
 
 def test_two_vs_three_modes_close(teacher):

@@ -287,8 +287,62 @@ def side_minimum(t, c, u, sw2, q_hi):
     return qs, qb, a0
 
 
+#: Droplet split: a neuron counts as a droplet neuron when its erf feature r(q) = q/sqrt(D(q))
+#: has reached SPLIT_SATURATION of its saturation value 1/sqrt(2) (see :func:`droplet_split`).
+SPLIT_SATURATION = 0.5
+#: Gauss-Legendre order of the panels that integrate the droplet part |q| > q_split.
+GL_ORDER = 16
+
+
 @njit(cache=True)
-def quadrature_moments(t, c, u, d, sw2):
+def droplet_split(sw2):
+    """q_split: the overlap beyond which a neuron counts as a droplet neuron.
+
+    The erf feature of a neuron is r(q) = q/sqrt(D0 + 2 q^2) (every projection is
+    I_k = c_k r^k), linear for small q and saturating at r_inf = 1/sqrt(2). q_split is where
+    r reaches SPLIT_SATURATION r_inf (half saturation):
+
+        q_split = s sqrt(D0 / (2 (1 - s^2))),  s = SPLIT_SATURATION,  D0 = 1 + 2 sigma_w2,
+
+    i.e. sqrt(D0/6) = sqrt((1 + 2 sigma_w2)/6) for s = 1/2 (0.577 at sigma_w2 = 0.5). It
+    depends on sigma_w2 only, so P(|q| > q_split) is a continuous function of the state: the
+    droplet fraction does not jump where a side minimum of Shat is born (its spinodal, where
+    the mass beyond the newborn barrier is already ~1e-2 at d = 150). The Gaussian core has
+    width O(1/sqrt(d)) and the droplet minima sit beyond q_split (|q*| = 0.58-1.9 on every
+    setting tried), so as d -> inf P(|q| > q_split) tends to the saddle-point weight of the
+    side basins.
+    """
+    s = SPLIT_SATURATION
+    return s * math.sqrt((1.0 + 2.0 * sw2) / (2.0 * (1.0 - s * s)))
+
+
+@njit(cache=True)
+def gauss_legendre(n):
+    """Nodes and weights of n-point Gauss-Legendre quadrature on [-1, 1] (Newton on P_n)."""
+    x = np.empty(n)
+    w = np.empty(n)
+    for i in range(n):
+        z = math.cos(math.pi * (i + 0.75) / (n + 0.5))
+        pp = 1.0
+        for _ in range(100):
+            p1 = 1.0
+            p2 = 0.0
+            for j in range(1, n + 1):
+                p3 = p2
+                p2 = p1
+                p1 = ((2.0 * j - 1.0) * z * p2 - (j - 1.0) * p3) / j
+            pp = n * (z * p1 - p2) / (z * z - 1.0)
+            z1 = z
+            z = z1 - p1 / pp
+            if abs(z - z1) <= 1e-16:
+                break
+        x[i] = -z
+        w[i] = 2.0 / ((1.0 - z * z) * pp * pp)
+    return x, w
+
+
+@njit(cache=True)
+def quadrature_moments(t, c, u, d, sw2, q_split):
     """Exact 1-D integral over q of p(q) ~ exp(-d Shat(q)) (even in q) at finite d.
 
     Trapezoid rule on the whole line (the integrand is even, so the nodes are q_j = j h,
@@ -299,17 +353,24 @@ def quadrature_moments(t, c, u, d, sw2):
     The range ends at :func:`upper_limit`. Agreement with adaptive QUADPACK is ~1e-13
     relative (tests/test_cubic_kernels.py).
 
+    The droplet part |q| > q_split is integrated separately by composite Gauss-Legendre
+    (GL_ORDER nodes on panels of width 2 STEP_RATIO h, starting exactly at q_split): a
+    trapezoid sum over the nodes beyond a split point that is not a node would carry an
+    O(h p(q_split)) error that jumps whenever a node crosses the split. Pass
+    ``q_split = inf`` to skip it (the fixed-point map needs M only).
+
     Returns
     -------
     M : ndarray (K, K)
         <I I^T>.
     Ms : ndarray (K, K)
-        Contribution of the droplet basins |q| > q_barrier to M (weight included).
-    stats : ndarray (7,)
-        0 log Z (Z = int_0^inf exp(-d Shat) dq), 1 droplet fraction P(|q| > q_barrier)
-        (0 if there is no barrier; 1 if the origin is not a minimum), 2 q_star (side
-        minimum, NaN if none), 3 q_barrier (NaN if none), 4 action gap Shat(q_star) -
-        Shat(0) (NaN if no side minimum), 5 number of nodes, 6 step h.
+        Contribution of the droplet part |q| > q_split to M (weight included).
+    stats : ndarray (8,)
+        0 log Z (Z = int_0^inf exp(-d Shat) dq), 1 droplet fraction P(|q| > q_split),
+        2 q_star (lowest minimum of Shat beyond the first barrier, NaN if none; if the
+        origin is not a minimum, the lowest minimum with q > 0), 3 q_barrier (first local
+        maximum with q > 0, 0 if the origin is not a minimum, NaN if none), 4 action gap
+        Shat(q_star) - Shat(0) (NaN if no q_star), 5 number of nodes, 6 step h, 7 q_split.
     """
     K = c.shape[0]
     q_hi = upper_limit(t, c, u, d, sw2)
@@ -330,7 +391,7 @@ def quadrature_moments(t, c, u, d, sw2):
             h = min(h, 1.0 / math.sqrt(d * S2) / STEP_RATIO)
     h = max(h, 1e-6)
     n = int(q_hi / h) + 2
-    # landmarks for the observables
+    # landmarks of the landscape
     qb = np.nan
     if a0 <= 0.0:
         qb = 0.0
@@ -356,7 +417,6 @@ def quadrature_moments(t, c, u, d, sw2):
     Ms = np.zeros((K, K))
     I = np.empty(K)
     Z = 0.0
-    Zs = 0.0
     d0 = 1.0 + 2.0 * sw2
     for j in range(n):
         x = L[j] - Lmax
@@ -365,25 +425,37 @@ def quadrature_moments(t, c, u, d, sw2):
         w = math.exp(x)
         if j == 0:
             w *= 0.5
-        q = j * h
-        _proj_r(q, d0, c, I)
-        side = (not math.isnan(qb)) and q > qb
+        _proj_r(j * h, d0, c, I)
         Z += w
-        if side:
-            Zs += w
         for a in range(K):
             for b in range(a, K):
-                v = w * I[a] * I[b]
-                M[a, b] += v
-                if side:
-                    Ms[a, b] += v
+                M[a, b] += w * I[a] * I[b]
+    # droplet part: composite Gauss-Legendre on [q_split, q_end]
+    Zs = 0.0
+    q_end = (n - 1) * h
+    if q_split < q_end:
+        gx, gw = gauss_legendre(GL_ORDER)
+        npan = int(math.ceil((q_end - q_split) / (2.0 * STEP_RATIO * h)))
+        pw = (q_end - q_split) / npan
+        for k in range(npan):
+            lo = q_split + k * pw
+            for i in range(GL_ORDER):
+                q = lo + 0.5 * pw * (gx[i] + 1.0)
+                # no log-weight cut here: f is reported down to underflow (~1e-300)
+                x = -d * action(q, t, c, u, sw2) - Lmax
+                w = math.exp(x) * 0.5 * pw * gw[i] / h  # in units of the trapezoid weights
+                _proj_r(q, d0, c, I)
+                Zs += w
+                for a in range(K):
+                    for b in range(a, K):
+                        Ms[a, b] += w * I[a] * I[b]
     for a in range(K):
         for b in range(a, K):
             M[a, b] /= Z
             Ms[a, b] /= Z
             M[b, a] = M[a, b]
             Ms[b, a] = Ms[a, b]
-    stats = np.empty(7)
+    stats = np.empty(8)
     stats[0] = Lmax + math.log(Z * h)
     stats[1] = Zs / Z
     stats[2] = qs
@@ -391,6 +463,7 @@ def quadrature_moments(t, c, u, d, sw2):
     stats[4] = action(qs, t, c, u, sw2) if not math.isnan(qs) else np.nan
     stats[5] = n
     stats[6] = h
+    stats[7] = q_split
     return M, Ms, stats
 
 
@@ -500,7 +573,7 @@ def ek_residual(M, y, rho):
 def quadrature_map(x, y, sqf, c, u, rho, d, sw2):
     """T(x) for --method quadrature; x = Hermite coefficients (b, c, c5, ...), t = x sqrt(k!)."""
     t = x * sqf
-    M, Ms, stats = quadrature_moments(t, c, u, d, sw2)
+    M, Ms, stats = quadrature_moments(t, c, u, d, sw2, np.inf)
     return ek_residual(M, y, rho) / sqf
 
 

@@ -49,9 +49,11 @@ points as not converged. ``quadrature`` has no such restriction.
 
 Reference values (default Fig. 2 setting, sigma2 0.3 -> 0.1, 81 points; K = 2):
 ``saddle`` sigma2_gmfl1 = 0.17535, u_c = 31.86 at d = 150, tending to u_c = 30.67
-(sigma2 = 0.17872) as beta -> inf; ``quadrature`` sigma2_gmfl1 = 0.1526 (u = 42.1) at
-beta = 1, 0.1716 at beta = 4; the cubic component learned at sigma2 = 0.1 is ~10 times that
-at sigma2 = 0.25. K = 3 moves b, c by < 3e-3 and the boundaries by < 6e-4.
+(sigma2 = 0.17872) as beta -> inf; ``quadrature`` sigma2_gmfl1 = 0.18939 (u_c = 27.31) at
+beta = 1, 0.18273 (29.34) at beta = 4, 0.18196 (29.59) at beta = 16, 0.18096 (29.92) at
+beta = 64: monotonically toward the d -> inf value. The cubic component learned at
+sigma2 = 0.1 is ~10 times that at sigma2 = 0.25. K = 3 moves b, c by < 3e-3 and the
+boundaries by < 6e-4.
 
 Scaling (the paper's Table 1): ``alpha``, ``beta`` map the *base* parameters to
 N' = beta N, d' = sqrt(beta) d, sigma_a2' = sigma_a2/sqrt(beta), n' = alpha n and the noise
@@ -60,16 +62,41 @@ alpha = beta = 1 setting), so scans at different alpha, beta share their x axis,
 paper's Fig. 2c, and u is the same at the same grid value. The physical noise of each point is
 stored as the observable ``sigma2_scaled`` (and d', N', n', sigma_a2' as ``d_scaled`` etc.).
 
-Phases (the weight of the q = 0 basin vs the side basins |q| > q_barrier):
+Droplet fraction. ``saddle``: the weight f of the side Gaussians in the mixture.
+``quadrature``: f = P(|q| > q_split) under p(q) ~ exp(-d Shat(q)), with the fixed split
+q_split = sqrt((1 + 2 sigma_w2)/6) (0.577 at the default) where the erf feature of a
+neuron, r(q) = q/sqrt(1 + 2 sigma_w2 + 2 q^2), reaches half its saturation value
+(:func:`._cubic_kernels.droplet_split`): neurons below it act through the linear part of
+the erf (the Gaussian core of width O(1/sqrt d)), those beyond it are the saturated, aligned
+droplet neurons (the side minima of Shat sit beyond it: |q*| = 0.58-1.9 > q_split on
+every setting tried, eps from -1.2 to -0.1, sigma_w2 from 0.25 to 1, d from 50 to 150).
+The split does not depend on the state, so f is continuous in sigma2 wherever the
+self-consistent state is:
+at finite d the side minimum of Shat is born at a spinodal with ~1e-2 of the mass already
+in the shoulder of p(q) beyond it, and a split at the barrier (or at any other landmark of
+Shat that is born at finite q, such as its inflection point) would make f jump there. As
+d -> inf, f tends to the saddle-point side weight. The landmarks of Shat (q_star,
+q_barrier, action_gap, core_curvature) are reported separately. The same fraction can be
+measured directly in a simulation (the fraction of neurons with |w.w*| > q_split).
+
+Phases:
 
 * ``saddle``: read off the complementarity. GFL: f = 0 (side minima absent or above the
   origin's action); GMFL-I: 0 < f < 1 (degenerate minima, f pinned by self-consistency);
   GMFL-II: f = 1 (origin basin empty). Numerically f > F_ZERO and 1 - f > F_ZERO.
-* ``quadrature``: at finite d every basin has some weight; a basin is counted as populated
-  when it holds at least one of the N' neurons of the hidden layer in expectation.
-  GFL: droplet fraction f < 1/N' (or p(q) has no side basin); GMFL-I: f >= 1/N' and
-  1 - f >= 1/N'; GMFL-II: 1 - f < 1/N'. As beta -> inf, 1/N' = o(1/d') and this tends to
-  the saddle rule.
+* ``quadrature``: at finite d the droplet region always has some weight; it counts as
+  populated when it holds at least one of the N' neurons of the hidden layer in
+  expectation. GFL: f < 1/N'; GMFL-I: f >= 1/N' and 1 - f >= 1/N'; GMFL-II: 1 - f < 1/N'.
+  As beta -> inf, 1/N' = o(1/d') and this tends to the saddle rule (the boundary moves
+  monotonically to the d -> inf value, see the reference values). At finite d the core
+  itself can lose stability (core_curvature = Shat''(0) < 0) without any droplet: e.g. at
+  eps = +0.3, d = 150 below sigma2 ~ 0.195, where the positive quartic term of Shat (b + 2c
+  > 0) confines the core so that the Gaussian-core feedback that keeps Shat''(0) > 0 in the
+  saddle limit is cut off; p(q) then peaks at |q| ~ 0.02-0.14, far inside q_split. This
+  split core is not a droplet phase (it stays GFL unless the mass beyond q_split reaches
+  1/N'); it moves to lower sigma2 as beta grows (~0.12 at beta = 4, ~0.065 at beta = 16,
+  absent above 0.05 at beta = 64), consistent with ``saddle``, which has Shat''(0) > 0
+  there.
 """
 from __future__ import annotations
 
@@ -179,7 +206,7 @@ class CubicTeacher(Teacher):
     def initial_state(self, params, sigma2):
         """Gaussian-process state: no feature learning (u = 0, p(q) = the prior)."""
         y, sqf, c, u, rho, d = self._setup(params, sigma2)
-        M = K.quadrature_moments(np.zeros_like(y), c, 0.0, d, params["sigma_w2"])[0]
+        M = K.quadrature_moments(np.zeros_like(y), c, 0.0, d, params["sigma_w2"], np.inf)[0]
         x = K.ek_residual(M, y, rho) / sqf
         if params["method"] == "saddle":
             x = np.append(x, 0.0)
@@ -214,7 +241,8 @@ class CubicTeacher(Teacher):
             f = float(x[Km])
             M, Ms, st = K.saddle_moments(t, f, c, u, d, params["sigma_w2"], _GH_X, _GH_W)
             return M, f * Ms, st
-        return K.quadrature_moments(t, c, u, d, params["sigma_w2"])
+        sw2 = params["sigma_w2"]
+        return K.quadrature_moments(t, c, u, d, sw2, K.droplet_split(sw2))
 
     def observables(self, x, params, sigma2):
         """Order parameters, droplet weights and landmarks of Shat at state x.
@@ -222,10 +250,13 @@ class CubicTeacher(Teacher):
         * b, c (c5, ... for K > 2): Hermite coefficients of sigma2 tbar;
         * linear_learned = 1 - b, cubic_learned = (eps - c)/eps (NaN for eps = 0),
           cubic_component = eps - c (the H3 coefficient of fbar);
-        * droplet_fraction f: weight of the side basins |q| > q_barrier (saddle: the mixture
-          weight); droplet_share: their share of the kernel on the target, y.M_side.y / y.M.y;
-        * q_star: side minimum of Shat (NaN if none); q_barrier; action_gap =
-          Shat(q_star) - Shat(0); core_curvature = Shat''(0);
+        * droplet_fraction f: quadrature, P(|q| > q_split) under p(q) (module docstring,
+          :func:`._cubic_kernels.droplet_split`); saddle, the mixture weight of the side
+          Gaussians; droplet_share: the droplet part's share of the kernel on the target,
+          y.M_side.y / y.M.y; q_split (quadrature; NaN for saddle);
+        * landmarks of Shat: q_star, the side minimum (NaN if none); q_barrier, the first
+          barrier; action_gap = Shat(q_star) - Shat(0); core_curvature = Shat''(0) (< 0: the
+          origin is a local maximum of Shat);
         * phase (module docstring); sigma2_scaled, d_scaled, N_scaled, n_scaled,
           sigma_a2_scaled, rho.
         """
@@ -247,6 +278,7 @@ class CubicTeacher(Teacher):
         yy = float(y @ M @ y)
         sw2 = params["sigma_w2"]
         a0 = K.action_derivatives(0.0, t, c, u, sw2)[2]
+        q_split = math.nan
         if params["method"] == "saddle":
             # the state's f solves its equation to the residual tolerance; report it as a
             # probability (|f| <= 1e-10 at GFL points)
@@ -265,6 +297,7 @@ class CubicTeacher(Teacher):
         else:
             f = float(st[1])
             q_star, qb, action_gap = float(st[2]), float(st[3]), float(st[4])
+            q_split = float(st[7])
             floor = 1.0 / s["N"]
             if f < floor:
                 phase = GFL
@@ -274,6 +307,7 @@ class CubicTeacher(Teacher):
                 phase = GMFL_II
         out["droplet_fraction"] = f
         out["droplet_share"] = float(y @ Ms @ y) / yy if yy > 0 else math.nan
+        out["q_split"] = q_split
         out["q_star"] = float(q_star)
         out["q_barrier"] = float(qb)
         out["action_gap"] = float(action_gap)
