@@ -1,0 +1,169 @@
+"""Storage backends of a Langevin run (emcee style: the sampler never opens files).
+
+A backend holds what is needed to continue a run bit for bit: the run's metadata
+(format version, package version, the full configuration, the shapes of every unit), the
+iteration reached, and for every unit (one sigma2 and one block of ensemble members) the
+sampler state (parameters, cached potential and gradient, adapted step sizes, counters,
+the members' RNG states as JSON) and the measurement accumulators (traces, histogram
+counts, sums).
+
+* :class:`MemoryBackend` keeps it in memory (tests, interactive use).
+* :class:`HDFBackend` also writes it to an HDF5 file at every :meth:`save`, atomically
+  (temporary file in the same folder, then :func:`os.replace`), so a killed run leaves the
+  previous complete checkpoint, never a truncated one.
+
+Checkpoint file layout::
+
+    /            attrs: format ("phasesim-langevin-checkpoint"), format_version,
+                        package_version, iteration, meta (JSON of the run configuration)
+    /units/<id>/<name>   datasets (arrays; strings as variable-length UTF-8);
+                         scalars as attributes
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from adaptive_kernel._version import __version__
+from adaptive_kernel.errors import FileFormatError
+
+CHECKPOINT_FORMAT = "phasesim-langevin-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class MemoryBackend:
+    """In-memory checkpoint store."""
+
+    def __init__(self):
+        self.meta = None
+        self.iteration = 0
+        self.units = {}
+
+    @property
+    def initialized(self) -> bool:
+        return self.meta is not None
+
+    def reset(self, meta: dict):
+        """Start a new run described by ``meta`` (JSON-serialisable)."""
+        self.meta = json.loads(json.dumps(meta))
+        self.iteration = 0
+        self.units = {}
+
+    def save(self, iteration: int, units: dict):
+        """Record the state of every unit after ``iteration`` steps."""
+        self.iteration = int(iteration)
+        self.units = {k: copy.deepcopy(v) for k, v in units.items()}
+
+    def load(self):
+        """(meta, iteration, units) or None when nothing was saved."""
+        if self.meta is None:
+            return None
+        return self.meta, self.iteration, {k: copy.deepcopy(v) for k, v in self.units.items()}
+
+    def discard(self):
+        self.meta = None
+        self.units = {}
+        self.iteration = 0
+
+
+class HDFBackend(MemoryBackend):
+    """Checkpoints in an HDF5 file, rewritten atomically at every :meth:`save`.
+
+    Parameters
+    ----------
+    path : str
+        Checkpoint file (created on the first save).
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = os.fspath(path)
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def save(self, iteration, units):
+        import h5py
+
+        super().save(iteration, units)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = CHECKPOINT_FORMAT
+                f.attrs["format_version"] = CHECKPOINT_VERSION
+                f.attrs["package_version"] = __version__
+                f.attrs["iteration"] = self.iteration
+                f.attrs["meta"] = json.dumps(self.meta)
+                g = f.create_group("units")
+                for uid, st in units.items():
+                    ug = g.create_group(str(uid))
+                    for k, v in st.items():
+                        _write_item(ug, k, v)
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def load(self):
+        import h5py
+
+        if not os.path.exists(self.path):
+            return super().load()
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise FileFormatError(f"{self.path} is not a readable checkpoint ({exc})") from None
+        with f:
+            if f.attrs.get("format") != CHECKPOINT_FORMAT:
+                raise FileFormatError(f"{self.path} is not a phasesim Langevin checkpoint")
+            if int(f.attrs["format_version"]) != CHECKPOINT_VERSION:
+                raise FileFormatError(f"{self.path}: checkpoint format {f.attrs['format_version']} "
+                                      f"is not supported (expected {CHECKPOINT_VERSION})")
+            self.meta = json.loads(f.attrs["meta"])
+            self.iteration = int(f.attrs["iteration"])
+            self.units = {}
+            for uid, ug in f["units"].items():
+                st = {}
+                _read_group(ug, "", st)
+                self.units[uid] = st
+        return super().load()
+
+    def discard(self):
+        super().discard()
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+
+def _write_item(group, key, value):
+    import h5py
+
+    if isinstance(value, np.ndarray):
+        group.create_dataset(key, data=value)
+    elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        group.create_dataset(key, data=np.array(value, dtype=object), dtype=h5py.string_dtype())
+    elif isinstance(value, str):
+        group.attrs[key.replace("/", "|")] = value
+    else:
+        group.attrs[key.replace("/", "|")] = value
+
+
+def _read_group(g, prefix, out):
+    import h5py
+
+    for k, v in g.attrs.items():
+        out[prefix + k.replace("|", "/")] = v.item() if isinstance(v, np.generic) else v
+    for k, v in g.items():
+        if isinstance(v, h5py.Group):
+            _read_group(v, prefix + k + "/", out)
+        elif h5py.check_string_dtype(v.dtype) is not None:
+            out[prefix + k] = [s.decode() if isinstance(s, bytes) else s for s in v[()]]
+        else:
+            out[prefix + k] = v[()]

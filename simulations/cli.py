@@ -1,0 +1,165 @@
+"""``phasesim langevin``: Langevin-trained ensembles against the theory (registered into the
+``phasesim`` click group by :func:`adaptive_kernel.cli._register_optional_commands`)."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+def register(main):
+    """Add the ``langevin`` command to the ``phasesim`` group."""
+    main.add_command(langevin_cmd)
+
+
+def _physics_options(fn):
+    opts = [
+        click.option("--P", "P", type=int, default=None, help="[modadd] Modulus P (prime >= 5). Default 401."),
+        click.option("--N", "N", type=int, default=None,
+                     help="Network width. Default 1000 (modadd), 700 (cubic, base value before --beta)."),
+        click.option("--n", "n", type=int, default=None, help="[cubic] Training examples (base). Default 3000."),
+        click.option("--d", "d", type=int, default=None, help="[cubic] Input dimension (base). Default 150."),
+        click.option("--sigma-w2", "sigma_w2", type=float, default=None,
+                     help="[cubic] Read-in prior variance times d. Default 0.5."),
+        click.option("--sigma-a2", "sigma_a2", type=float, default=None,
+                     help="Read-out prior variance times N. Default 0.002/N (modadd), 8/N (cubic)."),
+        click.option("--eps", "eps", type=float, default=None, help="[cubic] y = H1 + eps H3. Default -0.3."),
+        click.option("--gamma", "gamma", type=float, default=None,
+                     help="[modadd] Sextic Fourier weight decay strength (in the simulated posterior "
+                          "too). Default 1e-4."),
+        click.option("--normalization", type=click.Choice(["derived", "paper"]), default=None,
+                     help="[modadd] Accepted for parity with 'scan'; the file always holds the theory "
+                          "in both normalisations."),
+        click.option("--method", type=str, default=None,
+                     help="How the theory integrates the weight posterior (as for 'scan')."),
+        click.option("--modes", "modes", type=int, default=None, help="[cubic] Hermite modes of the theory."),
+        click.option("--alpha", "alpha", type=float, default=None, help="[cubic] Table 1 data scaling."),
+        click.option("--beta", "beta", type=float, default=None, help="[cubic] Table 1 width scaling."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+@click.command("langevin")
+@click.option("--teacher", type=click.Choice(["cubic", "modadd"]), default="cubic", show_default=True,
+              help="cubic: erf network on y = H1 + eps H3 (fresh Gaussian data per seed); modadd: "
+                   "square-activation network on all P^2 pairs of addition mod P, with Gamma.")
+@_physics_options
+@click.option("--sigma2", "sigma2", type=str, required=True,
+              help="GPR noise: one value or START:STOP:NUM (endpoints included). Base units for "
+                   "the cubic teacher (as for 'scan'); the physical noise is (alpha/beta) sigma2.")
+@click.option("--steps", type=int, default=4000, show_default=True, help="Langevin steps per network.")
+@click.option("--burn-in", "burn_in", type=int, default=1000, show_default=True,
+              help="Steps discarded before recording (MALA adapts its step size during burn-in).")
+@click.option("--thin", type=int, default=10, show_default=True, help="Record every THIN-th step.")
+@click.option("--step-size", "step_size", type=float, default=None,
+              help="Initial dimensionless step h in prior-whitened units (each parameter group moves "
+                   "with h times its prior variance). Default 0.05. The posterior temperature is fixed "
+                   "(=1) by sigma2 and the priors; h only sets the integrator's accuracy/speed.")
+@click.option("--integrator", type=click.Choice(["mala", "ula"]), default="mala", show_default=True,
+              help="mala: Metropolis-adjusted, exact stationary law; ula: unadjusted Euler-Maruyama, "
+                   "O(step) bias.")
+@click.option("--no-adapt", "no_adapt", is_flag=True, help="Keep --step-size fixed during burn-in (MALA).")
+@click.option("--seeds", type=int, default=4, show_default=True,
+              help="Independent networks (ensemble members) per sigma2, each with its own RNG stream "
+                   "(and data set for cubic).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of every stream.")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Worker processes (sigma2 points / member blocks in parallel); results do not "
+                   "depend on it.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--n-test", "n_test", type=int, default=1000, show_default=True,
+              help="[cubic] Fresh test points per seed.")
+@click.option("--time-blocks", "time_blocks", type=int, default=4, show_default=True,
+              help="Consecutive stretches of the recorded samples kept as separate histogram subsets.")
+@click.option("--checkpoint-every", "checkpoint_every", type=int, default=1000, show_default=True,
+              help="Steps between checkpoints (OUTPUT.ckpt).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output HDF5 file. Default data/<teacher>_langevin.h5.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (or stale checkpoint).")
+@click.option("--resume", is_flag=True, help="Continue a killed run from OUTPUT.ckpt (same options).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no table.")
+def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, no_adapt, seeds, seed, jobs,
+                 dtype, n_test, time_blocks, checkpoint_every, output, overwrite, resume, quiet, **physics):
+    """Sample Langevin-trained networks at equilibrium (posterior exp(-U), temperature 1) and
+    compare them with the adaptive-kernel theory at the same parameters.
+
+    Writes an HDF5 file with, per sigma2, histograms of the order parameter (cubic:
+    q = w.w*; modadd: |W_k|^2 per mode) in independent subsets, the learned components
+    (cubic: b, c; modadd: residual r, the target's Gram eigenvalue), loss traces,
+    diagnostics (acceptance, ESS, autocorrelation time, R-hat) and the theory's prediction.
+    """
+    from adaptive_kernel.cli import _TEACHER_OPTIONS, DATA_DIR, command_line
+    from adaptive_kernel.errors import PhasesimError
+    from adaptive_kernel.teachers import get_teacher
+    from adaptive_kernel.validation import parse_grid
+
+    from .backends import HDFBackend
+    from .langevin import LangevinConfig, run_langevin
+    from .sampler import DivergenceError
+
+    try:
+        given = {k for k, v in physics.items() if v is not None}
+        foreign = sorted(given - _TEACHER_OPTIONS[teacher])
+        if foreign:
+            opts = ", ".join("--" + k.replace("_", "-") for k in foreign)
+            raise click.UsageError(f"option(s) {opts} do not apply to --teacher {teacher}")
+        t = get_teacher(teacher)
+        params = t.make_params(**{k: v for k, v in physics.items() if k in _TEACHER_OPTIONS[teacher]})
+        grid = parse_grid(sigma2, "sigma2")
+        if (grid <= 0).any():
+            raise click.UsageError(f"sigma2 must be > 0; got {sigma2!r}")
+        if jobs < 1:
+            raise click.UsageError(f"--jobs must be >= 1; got {jobs}")
+        if checkpoint_every < 1:
+            raise click.UsageError(f"--checkpoint-every must be >= 1; got {checkpoint_every}")
+        config = LangevinConfig(teacher, params, list(grid), steps=steps, burn_in=burn_in, thin=thin,
+                                step_size=step_size, integrator=integrator, seeds=seeds, seed=seed,
+                                dtype=dtype, n_test=n_test, time_blocks=time_blocks, adapt=not no_adapt)
+    except PhasesimError as exc:
+        raise click.UsageError(str(exc)) from None
+    out = output or os.path.join(DATA_DIR, f"{teacher}_langevin.h5")
+    ckpt = out + ".ckpt"
+    if os.path.exists(out) and not overwrite:
+        raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")
+    backend = HDFBackend(ckpt)
+    if resume and not backend.exists():
+        raise click.UsageError(f"nothing to resume: no checkpoint {ckpt}")
+    if backend.exists() and not resume:
+        if not overwrite:
+            raise click.UsageError(f"an unfinished run left the checkpoint {ckpt}; pass --resume to "
+                                   f"continue it or --overwrite to start over")
+        backend.discard()
+    total = steps
+    done = 0
+    if resume:
+        try:
+            loaded = backend.load()
+        except PhasesimError as exc:
+            raise click.UsageError(str(exc)) from None
+        done = loaded[1] if loaded else 0
+    try:
+        if quiet:
+            res = run_langevin(config, backend, resume=resume, jobs=jobs, checkpoint_every=checkpoint_every)
+        else:
+            with click.progressbar(length=total, label=f"{teacher}: {len(grid)} sigma2 x {seeds} seeds",
+                                   file=sys.stderr) as bar:
+                bar.update(done)
+                res = run_langevin(config, backend, resume=resume, jobs=jobs,
+                                   checkpoint_every=checkpoint_every, progress=bar.update)
+    except DivergenceError as exc:
+        backend.discard()
+        raise click.ClickException(str(exc) + " (nothing was written)") from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; the last checkpoint is {ckpt}: continue with --resume", err=True)
+        sys.exit(130)
+    except PhasesimError as exc:
+        raise click.UsageError(str(exc)) from None
+    res.to_hdf5(out, overwrite=overwrite, command=command_line())
+    backend.discard()
+    if not quiet:
+        click.echo(res.table())
+    click.echo(res.summary())
+    click.echo(f"wrote {out}")

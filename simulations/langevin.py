@@ -1,0 +1,794 @@
+r"""Langevin-trained ensembles of networks, measured against the adaptive-kernel theory
+(``phasesim langevin``).
+
+For every sigma2 of the grid, ``seeds`` independent networks (ensemble members, each with
+its own RNG stream and, for the cubic teacher, its own training and test set) are sampled
+from the posterior exp(-U) of THEORY.md section 1 by preconditioned MALA (or ULA, see
+:mod:`simulations.sampler`), and the file written at the end holds the measurements *and*
+the theory's prediction for the same (physical) parameters, computed by
+:func:`adaptive_kernel.solver.solve`.
+
+Parameters are given as for ``phasesim scan``. Cubic teacher: the base parameters and the
+Table 1 scaling (alpha, beta) define the physical N' = beta N, d' = sqrt(beta) d,
+n' = alpha n (each rounded to the nearest integer, ties down: N=700, beta=1/8 gives 87),
+sigma_a2' = sigma_a2/sqrt(beta), sigma2' = (alpha/beta) sigma2; the sigma2 grid is in base
+units, as for ``scan``. The network is simulated at the physical integers and the theory is
+evaluated at exactly those values (``params_physical``), so both sides describe the same
+posterior.
+
+HDF5 layout of the output (``phasesim plot --kind langevin`` reads these names)::
+
+    /                         attrs: kind = "langevin", teacher, format_version, package_version,
+                                     created, command, numpy/scipy/numba/h5py versions, host
+    /params                   attrs: the teacher's parameters as given (base units)
+    /langevin                 attrs: steps, burn_in, thin, n_samples, step_size (initial),
+                                     integrator, seeds, seed, dtype, time_blocks, n_test,
+                                     adapt, wall_time_s, diagnostics_backend ("arviz"/"numpy"),
+                                     subsets (how hist_counts rows are formed)
+    /langevin/sigma2          (G,) the grid (base units); sigma2_physical (G,)
+    /langevin/<name>, <name>_err      (G,) one entry per sigma2, mean over seeds and its
+                              standard error (spread of the per-seed means / sqrt(seeds)):
+          cubic : b, c           from the test-point projection of the seed's sample-averaged
+                                 output: b = <(y - fbar) H1>, c = <(y - fbar) H3>/6
+                  b_exact, c_exact   the same projections as exact Gaussian integrals over x
+                                 (sum_i a_i I_k(q_i, |w_i|); no test-point noise)
+                  q2             <q^2> over neurons and samples; train_loss, test_loss
+                                 (per sample), test_loss_mean (of the averaged predictor)
+          modadd: residual       r = <y, y - fbar>/|y|^2 of the sample-averaged output over
+                                 all P^2 pairs (sigma2 tbar = r y; 1 = nothing learned)
+                  lambda_gram    target eigenvalue of the Gram matrix of the sampled weights,
+                                 (sigma_a2/N) sum_p |Phi^T y_p|^2/|y|^2 (brute force)
+                  lambda_fourier 4 P^2 sigma_a2 <X_k Y_k> (k != 0) of the same weights
+                  residual_gpr   sigma2/(lambda_gram + sigma2) (mean-field GPR relation)
+                  XY, X, X0      <X_k Y_k>, <|W_k|^2> (k != 0, W and V pooled), <|W_0|^2>
+                  train_loss
+          both  : acceptance (post burn-in, mean over seeds)
+    /langevin/theory_<name>   (G,) the theory's value (cubic: b, c, q2 = <q^2>, droplet_fraction,
+                              phase, u; modadd: residual_derived, residual_paper,
+                              lambda_derived, lambda_paper, X_derived, X_paper, phase_*)
+    /langevin/<i>/            one group per sigma2 index i = 0..G-1; attrs sigma2,
+                              sigma2_physical, u, and the physical parameters
+        hist_edges            (nb + 1,) bin edges of the order parameter
+                              (cubic: q = w_i.w*; modadd: X = |W_k|^2, W and V pooled)
+        hist_counts           cubic: (S*B, nb); modadd: (S*B, K, nb), K = (P+1)/2 modes
+                              k = 0..(P-1)/2 (k and P-k are the same amplitude); rows are
+                              independent subsets: row = member*B + time block (B time blocks)
+        hist_underflow, hist_overflow   counts outside the edges, per row (and mode)
+        hist_counts_pooled    modadd: (S*B, nb) summed over k = 1..(P-1)/2
+        traces/<name>         (S, T) per-sample traces of every member (names above; cubic
+                              also b_exact, c_exact, w2 = <|w|^2>, Na2 = N <a^2>), and
+                              traces/step (T,) the Langevin step of each sample
+        diagnostics/          acceptance (S,), step_size (S,) (after burn-in adaptation),
+                              nonfinite_proposals (S,); attrs <trace>_ess, <trace>_tau_steps,
+                              <trace>_rhat (across seeds), <trace>_rhat_split_max
+        theory/               attrs: the solver's observables at this point (cubic) ...
+                              q (nq,) grid and action (nq,) = d*Shat(q) - min at the
+                              theory's (b, c); action_measured: at the network's (b, c);
+                              bin_prob (nb,): the theory's probability of each histogram bin
+        theory/derived, theory/paper   (modadd) attrs: observables for each normalisation;
+                              bin_prob (nb,): theory probability of each |W_k|^2 bin (k != 0);
+                              at_measured_r: attrs XY, X, lambda for the action at the
+                              network's measured residual
+        mean_X_mode, mean_X_mode_err, mean_XY_mode, mean_XY_mode_err   (modadd) (K,)
+
+Checkpoints (``<output>.ckpt``) are written by :class:`simulations.backends.HDFBackend`
+(layout in that module); ``--resume`` continues from the last one and gives the same file
+as an uninterrupted run (bit for bit in every array).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from adaptive_kernel._version import __version__
+from adaptive_kernel.errors import OutputExistsError, ParameterError, PhasesimError
+
+from . import diagnostics as D
+from .backends import MemoryBackend
+from .models import CubicNetwork, ModAddNetwork, cubic_test_set, dynamics_rng, histogram_range
+from .sampler import INTEGRATORS, DivergenceError, LangevinSampler
+
+FORMAT_VERSION = 1
+#: Default initial (dimensionless, prior-whitened) step size; MALA adapts it during burn-in.
+DEFAULT_STEP_SIZE = {"cubic": 0.05, "modadd": 0.05}
+
+
+# ---------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------
+@dataclass
+class LangevinConfig:
+    """Everything that defines a Langevin run (the physics and the sampler settings)."""
+
+    teacher: str
+    params: dict
+    sigma2: list
+    steps: int = 2000
+    burn_in: int = 500
+    thin: int = 10
+    step_size: float | None = None
+    integrator: str = "mala"
+    seeds: int = 4
+    seed: int = 0
+    dtype: str = "float64"
+    n_test: int = 1000
+    time_blocks: int = 4
+    adapt: bool = True
+    data_term: bool = True
+
+    def __post_init__(self):
+        self.sigma2 = [float(s) for s in np.atleast_1d(self.sigma2)]
+        if self.step_size is None:
+            self.step_size = DEFAULT_STEP_SIZE[self.teacher]
+        self.validate()
+
+    @property
+    def n_samples(self) -> int:
+        return (self.steps - self.burn_in) // self.thin
+
+    def validate(self):
+        def bad(msg):
+            raise ParameterError(msg)
+
+        if self.teacher not in ("cubic", "modadd"):
+            bad(f"teacher must be cubic or modadd; got {self.teacher!r}")
+        if self.integrator not in INTEGRATORS:
+            bad(f"integrator must be one of {', '.join(INTEGRATORS)}; got {self.integrator!r}")
+        if self.dtype not in ("float64", "float32"):
+            bad(f"dtype must be float64 or float32; got {self.dtype!r}")
+        if not self.sigma2 or any(not (s > 0 and math.isfinite(s)) for s in self.sigma2):
+            bad(f"sigma2 must be > 0; got {self.sigma2}")
+        for name, low in (("steps", 1), ("thin", 1), ("seeds", 1), ("time_blocks", 1), ("n_test", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                bad(f"{name.replace('_', '-')} must be an integer >= {low}; got {v!r}")
+        if not isinstance(self.burn_in, (int, np.integer)) or not 0 <= self.burn_in < self.steps:
+            bad(f"burn-in must be an integer in [0, steps) = [0, {self.steps}); got {self.burn_in!r}")
+        if not (isinstance(self.step_size, (int, float)) and self.step_size > 0 and math.isfinite(self.step_size)):
+            bad(f"step-size must be > 0; got {self.step_size!r}")
+        if self.n_samples < self.time_blocks:
+            bad(f"(steps - burn-in)/thin = {self.n_samples} recorded samples; need at least "
+                f"time_blocks = {self.time_blocks} (raise --steps or lower --thin)")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            bad(f"seed must be an integer >= 0; got {self.seed!r}")
+
+    def to_meta(self) -> dict:
+        d = asdict(self)
+        d["params"] = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.params.items()}
+        d["package_version"] = __version__
+        d["format_version"] = FORMAT_VERSION
+        return d
+
+
+def _nearest_int(x: float) -> int:
+    """Nearest integer, ties rounded down (87.5 -> 87)."""
+    return int(math.ceil(x - 0.5 - 1e-9))
+
+
+def physical(teacher: str, params: dict, sigma2: float) -> dict:
+    """Physical (simulated) parameters at base noise sigma2."""
+    if teacher == "cubic":
+        from adaptive_kernel.teachers import get_teacher
+
+        s = get_teacher("cubic").scaled(params, sigma2)
+        return {"N": _nearest_int(s["N"]), "d": _nearest_int(s["d"]), "n": _nearest_int(s["n"]),
+                "sigma_w2": params["sigma_w2"], "sigma_a2": s["sigma_a2"], "eps": params["eps"],
+                "sigma2": s["sigma2"]}
+    return {"P": params["P"], "N": params["N"], "sigma_a2": params["sigma_a2"],
+            "gamma": params["gamma"], "sigma2": float(sigma2)}
+
+
+def theory_params(teacher: str, params: dict, phys: dict) -> dict:
+    """Teacher parameters that make the solver describe exactly the simulated network."""
+    from adaptive_kernel.teachers import get_teacher
+
+    t = get_teacher(teacher)
+    if teacher == "cubic":
+        return t.make_params(N=phys["N"], d=phys["d"], n=phys["n"], sigma_w2=phys["sigma_w2"],
+                             sigma_a2=phys["sigma_a2"], eps=phys["eps"], method=params["method"],
+                             modes=params["modes"], alpha=1.0, beta=1.0)
+    return dict(params)
+
+
+# ---------------------------------------------------------------------------------------
+# one batch of members at one sigma2
+# ---------------------------------------------------------------------------------------
+class Chain:
+    """Sampler + schedule (burn-in, thinning, time blocks) + measurements for one batch."""
+
+    def __init__(self, config: LangevinConfig, isig: int, members):
+        self.config = config
+        self.isig = int(isig)
+        self.members = [int(m) for m in members]
+        self.sigma2 = config.sigma2[self.isig]
+        self.phys = physical(config.teacher, config.params, self.sigma2)
+        dt = np.dtype(config.dtype)
+        if config.teacher == "cubic":
+            self.model = CubicNetwork(self.phys, self.members, seed=config.seed, dtype=dt,
+                                      n_test=config.n_test, data_term=config.data_term)
+        else:
+            self.model = ModAddNetwork(self.phys, self.members, seed=config.seed, dtype=dt,
+                                       data_term=config.data_term)
+        rngs = [dynamics_rng(config.seed, m, self.isig) for m in self.members]
+        self.sampler = LangevinSampler(self.model, config.step_size, rngs, config.integrator,
+                                       adapt=config.adapt)
+        self.acc = None
+        self.accept_at_burn = np.zeros(len(self.members), np.int64)
+
+    def init(self):
+        self.sampler.initialize()
+        self.acc = self.model.new_accumulators(self.config.n_samples, self.config.time_blocks)
+        return self
+
+    def get_state(self) -> dict:
+        st = self.sampler.get_state()
+        for k, v in self.acc.items():
+            st["acc/" + k] = v.copy()
+        st["accept_at_burn"] = self.accept_at_burn.copy()
+        return st
+
+    def set_state(self, st):
+        self.sampler.set_state(st)
+        self.acc = {k[4:]: np.array(v) for k, v in st.items() if k.startswith("acc/")}
+        self.accept_at_burn = np.array(st["accept_at_burn"], np.int64)
+        return self
+
+    def advance(self, n: int):
+        c = self.config
+        T, B = c.n_samples, c.time_blocks
+        smp = self.sampler
+        try:
+            for _ in range(n):
+                it = smp.iteration
+                if it >= c.steps:
+                    break
+                smp.step(adapt=it < c.burn_in, check_stuck=it >= c.burn_in)
+                it += 1
+                if it == c.burn_in:
+                    self.accept_at_burn = smp.n_accept.copy()
+                    smp.finish_adaptation()
+                if it > c.burn_in and (it - c.burn_in) % c.thin == 0:
+                    j = (it - c.burn_in) // c.thin - 1
+                    if j < T:
+                        self.model.accumulate(self.acc, smp.theta, smp.aux, j, j * B // T)
+        except DivergenceError as exc:
+            s = exc.member if exc.member is not None else 0
+            msg = str(exc).replace("Langevin dynamics diverged",
+                                   f"Langevin dynamics diverged at sigma2={self.sigma2:g} "
+                                   f"(seed member {self.members[s]})", 1)
+            raise DivergenceError(msg, member=self.members[s], step=exc.step, step_size=exc.step_size) from None
+        return self
+
+
+# state merging / splitting along the member axis ----------------------------------------
+_SCALAR_KEYS = ("iteration", "win_n", "chk_n", "da_t")
+
+
+def split_state(st: dict, S: int) -> list:
+    out = [dict() for _ in range(S)]
+    for k, v in st.items():
+        if k in _SCALAR_KEYS:
+            for o in out:
+                o[k] = v
+        elif isinstance(v, list):
+            for s in range(S):
+                out[s][k] = [v[s]]
+        else:
+            v = np.asarray(v)
+            for s in range(S):
+                out[s][k] = v[s:s + 1].copy()
+    return out
+
+
+def merge_states(states: list) -> dict:
+    out = {}
+    for k, v in states[0].items():
+        if k in _SCALAR_KEYS:
+            vals = {int(st[k]) for st in states}
+            if len(vals) != 1:
+                raise RuntimeError(f"members out of step in '{k}': {sorted(vals)}")
+            out[k] = v
+        elif isinstance(v, list):
+            out[k] = [x for st in states for x in st[k]]
+        else:
+            out[k] = np.concatenate([np.asarray(st[k]) for st in states], axis=0)
+    return out
+
+
+def _unit_id(isig, member):
+    return f"s{isig:03d}_m{member:04d}"
+
+
+_WORKER_CONFIG = {}
+
+
+def _advance_task(meta, isig, members, states, n):
+    """Advance one batch by n steps (runs in a worker process or in-process)."""
+    key = json.dumps(meta, sort_keys=True)
+    cfg = _WORKER_CONFIG.get(key)
+    if cfg is None:
+        cfg = _config_from_meta(meta)
+        _WORKER_CONFIG.clear()
+        _WORKER_CONFIG[key] = cfg
+    ch = Chain(cfg, isig, members)
+    if states is None:
+        ch.init()
+    else:
+        ch.set_state(merge_states(states))
+    ch.advance(n)
+    return split_state(ch.get_state(), len(members))
+
+
+def _config_from_meta(meta: dict) -> LangevinConfig:
+    m = {k: v for k, v in meta.items() if k not in ("package_version", "format_version")}
+    return LangevinConfig(**m)
+
+
+def _batches(config: LangevinConfig, jobs: int):
+    """(isig, members) batches: one per sigma2, split further when jobs > len(grid)."""
+    G = len(config.sigma2)
+    parts = max(1, min(config.seeds, -(-jobs // G))) if jobs > G else 1
+    out = []
+    for i in range(G):
+        edges = np.linspace(0, config.seeds, parts + 1).round().astype(int)
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            if hi > lo:
+                out.append((i, list(range(lo, hi))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------
+def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, jobs: int = 1,
+                 checkpoint_every: int = 1000, progress=None, stop_after_segments: int | None = None):
+    """Run (or continue) the ensemble at every sigma2 and return a :class:`LangevinResult`.
+
+    Parameters
+    ----------
+    config : LangevinConfig
+    backend : MemoryBackend or HDFBackend, optional
+        Where checkpoints go (default: memory).
+    resume : bool
+        Continue from the backend's last checkpoint (its configuration must match).
+    jobs : int
+        Worker processes; batches of (sigma2, members) run in parallel. The result does not
+        depend on ``jobs``.
+    checkpoint_every : int
+        Steps between checkpoints.
+    progress : callable, optional
+        Called with the number of steps completed in each segment.
+    stop_after_segments : int, optional
+        Stop (raising :class:`KeyboardInterrupt`) after this many segments: simulates a
+        killed run (tests).
+    """
+    backend = backend if backend is not None else MemoryBackend()
+    meta = config.to_meta()
+    t0 = time.perf_counter()
+    if resume:
+        loaded = backend.load()
+        if loaded is None:
+            raise PhasesimError("nothing to resume: no checkpoint found")
+        old, it, states = loaded
+        diff = sorted(k for k in set(old) | set(meta)
+                      if k != "package_version" and old.get(k) != meta.get(k))
+        if diff:
+            raise ParameterError("the checkpoint was written with different settings ("
+                                 + ", ".join(f"{k}: {old.get(k)!r} vs {meta.get(k)!r}" for k in diff)
+                                 + "); rerun with the same options or start over with --overwrite")
+        wall0 = float(old.get("_wall", 0.0)) if isinstance(old, dict) else 0.0
+    else:
+        backend.reset(meta)
+        it, states, wall0 = 0, None, 0.0
+    if checkpoint_every < 1:
+        raise ParameterError(f"checkpoint-every must be >= 1; got {checkpoint_every}")
+    jobs = max(1, int(jobs))
+    batches = _batches(config, jobs)
+    pool = _make_pool(jobs) if jobs > 1 and len(batches) > 1 else None
+    segments = 0
+    try:
+        while it < config.steps:
+            n = min(checkpoint_every, config.steps - it)
+            args = []
+            for isig, members in batches:
+                st = None if states is None else [states[_unit_id(isig, m)] for m in members]
+                args.append((meta, isig, members, st, n))
+            if pool is None:
+                results = [_advance_task(*a) for a in args]
+            else:
+                results = list(pool.map(_advance_task, *zip(*args)))
+            new = {}
+            for (isig, members), res in zip(batches, results):
+                for m, st in zip(members, res):
+                    new[_unit_id(isig, m)] = st
+            states = new
+            it += n
+            backend.save(it, states)
+            segments += 1
+            if progress is not None:
+                progress(n)
+            if stop_after_segments is not None and segments >= stop_after_segments and it < config.steps:
+                raise KeyboardInterrupt("stopped after %d segment(s)" % segments)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    wall = time.perf_counter() - t0 + wall0
+    return LangevinResult.from_states(config, states, wall_time=wall)
+
+
+def _make_pool(jobs):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ._blas import default_threads
+
+    per = max(1, default_threads() // jobs)
+    saved = {k: os.environ.get(k) for k in ("PHASESIM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                                             "OPENBLAS_NUM_THREADS")}
+    for k in saved:
+        os.environ[k] = str(per)
+    try:
+        pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
+        # start the workers now, while the environment is set
+        list(pool.map(int, range(jobs)))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return pool
+
+
+# ---------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------
+@dataclass
+class LangevinResult:
+    """Measurements and theory at every sigma2 (see the module docstring for the file)."""
+
+    config: LangevinConfig
+    points: list            # one dict per sigma2
+    wall_time: float = 0.0
+    attrs: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_states(cls, config, states, wall_time=0.0):
+        pts = []
+        for i in range(len(config.sigma2)):
+            st = merge_states([states[_unit_id(i, m)] for m in range(config.seeds)])
+            pts.append(_summarize_point(config, i, st))
+        return cls(config, pts, wall_time)
+
+    # -- convenience --------------------------------------------------------------
+    def column(self, name):
+        return np.array([p["scalars"].get(name, (np.nan, np.nan))[0] for p in self.points])
+
+    def column_err(self, name):
+        return np.array([p["scalars"].get(name, (np.nan, np.nan))[1] for p in self.points])
+
+    def table(self) -> str:
+        c = self.config
+        if c.teacher == "cubic":
+            cols = [("b", "b"), ("theory_b", None), ("c", "c"), ("theory_c", None), ("q2", "q2"),
+                    ("theory_q2", None), ("theory_phase", None), ("acceptance", None)]
+        else:
+            cols = [("residual", "residual"), ("theory_residual_derived", None),
+                    ("theory_residual_paper", None), ("lambda_gram", "lambda_gram"),
+                    ("residual_gpr", "residual_gpr"), ("X", "X"), ("theory_X_derived", None),
+                    ("acceptance", None)]
+        head = f"{'sigma2':>9s} " + " ".join(f"{n:>22s}" for n, _ in cols)
+        lines = [head]
+        for i, p in enumerate(self.points):
+            row = [f"{c.sigma2[i]:9.4g}"]
+            for n, e in cols:
+                if e:
+                    v = p["scalars"].get(n, (np.nan, np.nan))
+                elif n == "acceptance":
+                    v = float(np.mean(p["diagnostics"]["acceptance"]))
+                else:
+                    v = p["theory_columns"].get(n, np.nan)
+                if e:
+                    row.append(f"{v[0]:12.5g} +-{v[1]:8.2g}")
+                else:
+                    row.append(f"{float(v):22.6g}")
+            lines.append(" ".join(row))
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        accs = [p["diagnostics"]["acceptance"].mean() for p in self.points]
+        rh = [max((v for k, v in p["diag_attrs"].items() if k.endswith("_rhat") and math.isfinite(v)),
+                  default=float("nan")) for p in self.points]
+        ess_min = [min((v for k, v in p["diag_attrs"].items() if k.endswith("_ess") and math.isfinite(v)),
+                       default=float("nan")) for p in self.points]
+        return (f"{len(self.points)} sigma2 point(s) x {self.config.seeds} seed(s), "
+                f"{self.config.steps} steps ({self.config.burn_in} burn-in, thin {self.config.thin}): "
+                f"acceptance {min(accs):.2f}-{max(accs):.2f}, min ESS {np.nanmin(ess_min):.0f}, "
+                f"max R-hat across seeds {np.nanmax(rh) if np.isfinite(rh).any() else float('nan'):.3f}; "
+                f"wall time {self.wall_time:.1f} s")
+
+    # -- HDF5 -------------------------------------------------------------------------
+    def to_hdf5(self, path, overwrite=False, command=None):
+        """Write atomically; refuse to replace an existing file unless ``overwrite``."""
+        import h5py
+
+        path = os.fspath(path)
+        if os.path.exists(path) and not overwrite:
+            raise OutputExistsError(f"output file {path} exists; pass --overwrite to replace it")
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                self._write(f, command)
+            if os.path.exists(path) and not overwrite:
+                raise OutputExistsError(f"output file {path} appeared during the run; pass --overwrite")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+    def _write(self, f, command):
+        import h5py
+        import numba
+        import scipy
+
+        c = self.config
+        root = {"kind": "langevin", "teacher": c.teacher, "format_version": FORMAT_VERSION,
+                "package_version": __version__,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "command": command if command is not None else " ".join(sys.argv),
+                "python_version": platform.python_version(), "numpy_version": np.__version__,
+                "scipy_version": scipy.__version__, "numba_version": numba.__version__,
+                "h5py_version": h5py.__version__, "host": platform.node()}
+        root.update(self.attrs)
+        for k, v in root.items():
+            f.attrs[k] = v
+        g = f.create_group("params")
+        for k, v in c.params.items():
+            g.attrs[k] = v
+        L = f.create_group("langevin")
+        for k in ("steps", "burn_in", "thin", "step_size", "integrator", "seeds", "seed", "dtype",
+                  "time_blocks", "n_test", "adapt", "data_term"):
+            L.attrs[k] = getattr(c, k)
+        L.attrs["n_samples"] = c.n_samples
+        L.attrs["wall_time_s"] = self.wall_time
+        L.attrs["diagnostics_backend"] = D.backend_name()
+        L.attrs["subsets"] = ("hist_counts rows are independent subsets: row = member * time_blocks + "
+                              "block (members are independent seeds; blocks split the recorded samples "
+                              "into time_blocks consecutive stretches)")
+        L.create_dataset("sigma2", data=np.array(c.sigma2))
+        L.create_dataset("sigma2_physical", data=np.array([p["phys"]["sigma2"] for p in self.points]))
+        names = sorted({k for p in self.points for k in p["scalars"]})
+        for k in names:
+            L.create_dataset(k, data=self.column(k))
+            L.create_dataset(k + "_err", data=self.column_err(k))
+        tnames = sorted({k for p in self.points for k in p["theory_columns"]})
+        for k in tnames:
+            L.create_dataset(k, data=np.array([p["theory_columns"].get(k, np.nan) for p in self.points], float))
+        L.create_dataset("acceptance", data=np.array([p["diagnostics"]["acceptance"].mean() for p in self.points]))
+        for i, p in enumerate(self.points):
+            gi = L.create_group(str(i))
+            gi.attrs["sigma2"] = c.sigma2[i]
+            gi.attrs["sigma2_physical"] = p["phys"]["sigma2"]
+            for k, v in p["phys"].items():
+                gi.attrs["phys_" + k] = v
+            for k, v in p["arrays"].items():
+                gi.create_dataset(k, data=v)
+            for k, (m, e) in p["scalars"].items():
+                gi.attrs[k] = m
+                gi.attrs[k + "_err"] = e
+            tg = gi.create_group("traces")
+            for k, v in p["traces"].items():
+                tg.create_dataset(k, data=v)
+            dg = gi.create_group("diagnostics")
+            for k, v in p["diagnostics"].items():
+                dg.create_dataset(k, data=v)
+            for k, v in p["diag_attrs"].items():
+                dg.attrs[k] = v
+            _write_tree(gi.create_group("theory"), p["theory"])
+
+
+def _write_tree(g, tree):
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            _write_tree(g.create_group(k), v)
+        elif isinstance(v, np.ndarray):
+            g.create_dataset(k, data=v)
+        else:
+            g.attrs[k] = v
+
+
+# ---------------------------------------------------------------------------------------
+# summaries of one sigma2 point
+# ---------------------------------------------------------------------------------------
+def _summarize_point(c: LangevinConfig, i: int, st: dict) -> dict:
+    S, B, T = c.seeds, c.time_blocks, c.n_samples
+    phys = physical(c.teacher, c.params, c.sigma2[i])
+    acc = {k[4:]: np.asarray(v) for k, v in st.items() if k.startswith("acc/")}
+    model_cls = CubicNetwork if c.teacher == "cubic" else ModAddNetwork
+    traces = {k: acc[k] for k in model_cls.trace_names}
+    steps_of = c.burn_in + c.thin * (np.arange(T) + 1)
+    out = {"phys": phys, "scalars": {}, "arrays": {}, "traces": dict(traces), "theory": {},
+           "theory_columns": {}}
+    out["traces"]["step"] = steps_of
+    n_acc = np.asarray(st["n_accept"]) - np.asarray(st["accept_at_burn"])
+    n_post = c.steps - c.burn_in
+    out["diagnostics"] = {"acceptance": n_acc / n_post, "step_size": np.asarray(st["h"], float),
+                          "nonfinite_proposals": np.asarray(st["n_nonfinite"])}
+    summ = D.summarize(traces, c.thin)
+    da = {}
+    for name, s in summ.items():
+        for k in ("ess", "tau_steps", "rhat", "rhat_split_max"):
+            da[f"{name}_{k}"] = s[k]
+    out["diag_attrs"] = da
+    for name, s in summ.items():
+        out["scalars"][name] = (s["mean"], s["err"])
+    # histogram: rows = member * B + block
+    counts = acc["hist_counts"]
+    lo, hi, nb = histogram_range(c.teacher, phys)
+    edges = np.linspace(lo, hi, nb + 1)
+    out["arrays"]["hist_edges"] = edges
+    if c.teacher == "cubic":
+        cs = counts.reshape(S * B, nb + 2)
+        out["arrays"]["hist_counts"] = cs[:, 1:-1]
+        out["arrays"]["hist_underflow"] = cs[:, 0]
+        out["arrays"]["hist_overflow"] = cs[:, -1]
+        _cubic_point(c, i, st, acc, phys, out, edges)
+    else:
+        K = counts.shape[2]
+        cs = counts.reshape(S * B, K, nb + 2)
+        out["arrays"]["hist_counts"] = cs[..., 1:-1]
+        out["arrays"]["hist_underflow"] = cs[..., 0]
+        out["arrays"]["hist_overflow"] = cs[..., -1]
+        out["arrays"]["hist_counts_pooled"] = cs[:, 1:, 1:-1].sum(axis=1)
+        _modadd_point(c, i, st, acc, phys, out, edges)
+    return out
+
+
+def _seed_mean_err(per_seed):
+    x = np.asarray(per_seed, float)
+    m = x.mean(axis=0)
+    e = x.std(axis=0, ddof=1) / math.sqrt(x.shape[0]) if x.shape[0] > 1 else np.full_like(m, np.nan)
+    return m, e
+
+
+def _cubic_point(c, i, st, acc, phys, out, edges):
+    from adaptive_kernel.solver import solve
+    from adaptive_kernel.teachers import get_teacher
+
+    T = c.n_samples
+    # test loss of each seed's sample-averaged predictor
+    _, yt = cubic_test_set(phys, range(c.seeds), c.seed, c.n_test)
+    fbar = acc["f_test_sum"] / T
+    tl = np.mean((fbar - yt) ** 2, axis=1)
+    m, e = _seed_mean_err(tl)
+    out["scalars"]["test_loss_mean"] = (float(m), float(e))
+    # theory
+    t = get_teacher("cubic")
+    tp = theory_params("cubic", c.params, phys)
+    sol = solve(t, tp, phys["sigma2"])
+    obs = t.observables(sol.x, tp, phys["sigma2"])
+    th = {"converged": bool(sol.success), "equation_residual": float(sol.residual)}
+    th.update({k: float(v) for k, v in obs.items()})
+    d = phys["d"]
+    q = 0.5 * (edges[:-1] + edges[1:])
+    shat = t.landscape(sol.x, tp, phys["sigma2"], q)
+    th["q"] = q
+    th["action"] = d * (shat - np.min(shat))
+    bm, cm = out["scalars"]["b_exact"][0], out["scalars"]["c_exact"][0]
+    xm = np.array(sol.x, float).copy()
+    xm[0], xm[1] = bm, cm
+    sm = t.landscape(xm, tp, phys["sigma2"], q)
+    th["action_measured"] = d * (sm - np.min(sm))
+    # bin probabilities of the theory's p(q) ~ exp(-d Shat(q)) (fine sub-grid per bin)
+    sub = 8
+    qq = np.linspace(edges[0], edges[-1], (len(edges) - 1) * sub + 1)
+    qmid = 0.5 * (qq[:-1] + qq[1:])
+    a = d * t.landscape(sol.x, tp, phys["sigma2"], qmid)
+    w = np.exp(-(a - a.min())) * np.diff(qq)
+    th["bin_prob"] = w.reshape(-1, sub).sum(axis=1) / w.sum()
+    th["q2"] = float(np.sum(w * qmid ** 2) / w.sum())
+    out["theory"] = th
+    for k in ("b", "c", "q2", "droplet_fraction", "phase", "u"):
+        out["theory_columns"]["theory_" + k] = float(th.get(k, np.nan))
+    out["theory_columns"]["theory_converged"] = float(sol.success)
+
+
+def _pair_marginal(P, v, gamma, edges, sub=4):
+    """Probability of each X = |W_k|^2 bin under p(X, Y) ~ exp(-A), A = P[X + Y - 2vXY +
+    (gamma/3)(X^3 + Y^3)] (one k != 0 pair, uniform measure on X, Y >= 0), and of the
+    overflow beyond the last edge. Midpoint rule in X (``sub`` points per bin), trapezoid
+    in Y on a grid resolving both the origin scale 1/P and the droplet."""
+    hi = edges[-1]
+    xmax = hi * 3.0
+    Yg = np.unique(np.concatenate([np.linspace(0, 40.0 / P, 801), np.linspace(0, xmax, 2001)]))
+    xx = np.linspace(edges[0], hi, (len(edges) - 1) * sub + 1)
+    xt = np.linspace(hi, xmax, 401)
+    xs = np.concatenate([0.5 * (xx[:-1] + xx[1:]), 0.5 * (xt[:-1] + xt[1:])])
+    dx = np.concatenate([np.diff(xx), np.diff(xt)])
+    ay = P * (Yg + gamma / 3.0 * Yg ** 3)
+    ax = P * (xs + gamma / 3.0 * xs ** 3)
+    A = ax[:, None] + ay[None, :] - (2.0 * P * v) * xs[:, None] * Yg[None, :]
+    A -= A.min()
+    np.negative(A, out=A)
+    np.exp(A, out=A)
+    wy = 0.5 * (A[:, 1:] + A[:, :-1]) @ np.diff(Yg)
+    w = wy * dx
+    nin = (len(edges) - 1) * sub
+    tot = w.sum()
+    return w[:nin].reshape(-1, sub).sum(axis=1) / tot, float(w[nin:].sum() / tot)
+
+
+def _modadd_point(c, i, st, acc, phys, out, edges):
+    from adaptive_kernel.solver import solve
+    from adaptive_kernel.teachers import get_teacher
+    from adaptive_kernel.teachers.modadd import eigenvalue_factor, pair_moments
+
+    P, N, sigma2, sa2, gamma = phys["P"], phys["N"], phys["sigma2"], phys["sigma_a2"], phys["gamma"]
+    T = c.n_samples
+    # residual of the fully averaged output
+    fbar = acc["f_sum"] / T                                       # (S, P^2, P)
+    _, Y = get_teacher("modadd").dataset(P)
+    yn = float(np.sum(Y * Y))
+    r_seed = 1.0 - np.einsum("sij,ij->s", fbar, Y) / yn
+    m, e = _seed_mean_err(r_seed)
+    out["scalars"]["residual_avg_output"] = (float(m), float(e))
+    res = (Y[None] - fbar) - r_seed[:, None, None] * Y[None]
+    off = np.sqrt(np.sum(res ** 2, axis=(1, 2)) / yn)
+    m, e = _seed_mean_err(off)
+    out["scalars"]["offtarget_residual"] = (float(m), float(e))
+    lam_m, lam_e = out["scalars"]["lambda_gram"]
+    rg = sigma2 / (lam_m + sigma2)
+    out["scalars"]["residual_gpr"] = (rg, rg * lam_e / (lam_m + sigma2))
+    # per-mode moments
+    n_obs = acc["n_obs"][:, None]
+    Xk = acc["X_sum"] / n_obs
+    XYk = acc["XY_sum"] / n_obs
+    for name, arr in (("mean_X_mode", Xk), ("mean_XY_mode", XYk)):
+        m, e = _seed_mean_err(arr)
+        out["arrays"][name] = m
+        out["arrays"][name + "_err"] = e
+    # theory, both normalisations
+    t = get_teacher("modadd")
+    u = t.effective_interaction(c.params, sigma2)
+    th = {"u": float(u)}
+    r_meas = out["scalars"]["residual"][0]
+    for norm in ("derived", "paper"):
+        tp = dict(c.params, normalization=norm)
+        sol = solve(t, tp, sigma2)
+        obs = t.observables(sol.x, tp, sigma2)
+        g = {"converged": bool(sol.success), "equation_residual": float(sol.residual)}
+        g.update({k: float(v) for k, v in obs.items()})
+        mom = pair_moments(P, u * obs["residual"] ** 2, gamma, tp["method"])
+        g["XY"] = mom["XY"]
+        g["X"] = mom["X"]
+        bp, ov = _pair_marginal(P, u * obs["residual"] ** 2, gamma, edges)
+        g["bin_prob"] = bp
+        g["overflow_prob"] = ov
+        th[norm] = g
+        for k, col in (("residual", "residual"), ("lambda", "lambda"), ("X", "X"), ("XY", "XY"),
+                       ("phase", "phase"), ("droplet_fraction", "droplet_fraction")):
+            out["theory_columns"][f"theory_{col}_{norm}"] = float(g[k])
+        out["theory_columns"][f"theory_converged_{norm}"] = float(sol.success)
+    if math.isfinite(r_meas) and r_meas > 0:
+        mom = pair_moments(P, u * r_meas ** 2, gamma, c.params["method"])
+        bp, ov = _pair_marginal(P, u * r_meas ** 2, gamma, edges)
+        th["at_measured_r"] = {"residual": float(r_meas), "XY": mom["XY"], "X": mom["X"],
+                               "lambda_derived": eigenvalue_factor(P, sa2, "derived") * mom["XY"],
+                               "lambda_paper": eigenvalue_factor(P, sa2, "paper") * mom["XY"],
+                               "bin_prob": bp, "overflow_prob": ov}
+    out["theory"] = th
+    out["theory_columns"]["theory_u"] = float(u)

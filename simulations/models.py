@@ -1,0 +1,380 @@
+r"""The two networks of THEORY.md, as ensembles of independent members advanced together.
+
+Each model defines, for a batch of S members (leading axis of every array),
+
+* the parameter groups and their prior variances (``groups``, ``prior_var``): these are the
+  diagonal preconditioner of the sampler, so in prior-whitened units every group moves with
+  the same dimensionless step;
+* the potential of THEORY.md section 1 at temperature 1,
+
+  .. math:: U = \frac{1}{2\sigma^2}\sum_\mu |f(x_\mu) - y_\mu|^2
+              + \sum_i \frac{N |a_i|^2}{2\sigma_a^2} + \sum_i \frac{|w_i|^2}{2 s_w^2} + \Gamma,
+
+  and its gradient (:meth:`potential`); ``data_term=False`` keeps the prior (and Gamma) only;
+* what is measured on a sample (:meth:`new_accumulators`, :meth:`accumulate`).
+
+Data and targets come from the teacher definitions of :mod:`adaptive_kernel.teachers`
+(:meth:`CubicTeacher.target`, :meth:`ModularAddition.dataset`), so a parameter means the
+same thing on both sides.
+
+Seeds: member j of a run with base seed ``seed`` draws its data set (cubic: training and
+test points) from ``SeedSequence(seed, spawn_key=(1, j))``, the same at every sigma2
+(common random numbers across the sigma2 grid), and its initial weights and noise from
+``SeedSequence(seed, spawn_key=(2, j, sigma2_index))``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _kernels as KC
+from . import _kernels_modadd as KM
+from ._blas import bmm
+
+_SQRT_PI = math.sqrt(math.pi)
+
+
+def data_rng(seed: int, member: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, member))))
+
+
+def dynamics_rng(seed: int, member: int, sigma2_index: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2, member, sigma2_index))))
+
+
+def _flat(x):
+    return x.reshape(x.shape[0], -1)
+
+
+#: Histogram bins of the order parameter.
+HIST_BINS = 500
+
+
+def histogram_range(teacher: str, phys: dict):
+    """(lo, hi, bins) of the order-parameter histogram.
+
+    cubic: q in [-2.5, 2.5] (the side minima sit at |q| ~ 0.6-1.2); modadd: X = |W_k|^2 in
+    [0, max(25/P, 2.5 sqrt(3/gamma))] (prior scale 1/P; droplet near sqrt(3/gamma))."""
+    if teacher == "cubic":
+        return -2.5, 2.5, HIST_BINS
+    hi = 25.0 / phys["P"]
+    if phys["gamma"] > 0:
+        hi = max(hi, 2.5 * math.sqrt(3.0 / phys["gamma"]))
+    return 0.0, hi, HIST_BINS
+
+
+def cubic_test_set(phys: dict, members, seed: int, n_test: int):
+    """(Xt, yt) of the given members, exactly as :class:`CubicNetwork` draws them."""
+    from adaptive_kernel.teachers import get_teacher
+
+    t = get_teacher("cubic")
+    d, n = int(phys["d"]), int(phys["n"])
+    wstar = t.teacher_direction(d)
+    Xt = np.empty((len(members), n_test, d))
+    for s, j in enumerate(members):
+        rng = data_rng(seed, int(j))
+        rng.standard_normal((n, d))
+        Xt[s] = rng.standard_normal((n_test, d))
+    return Xt, np.stack([t.target(x, wstar, phys["eps"]) for x in Xt])
+
+
+class _Model:
+    """Common plumbing (see module docstring)."""
+
+    name = ""
+    groups: tuple = ()
+
+    def __init__(self, S, dtype, data_term):
+        self.S = int(S)
+        self.dtype = np.dtype(dtype)
+        self.data_term = bool(data_term)
+
+    def param_shapes(self) -> dict:
+        raise NotImplementedError
+
+    def sample_prior(self, rngs) -> dict:
+        """Draw every member's parameters from the (Gaussian part of the) prior."""
+        theta = {}
+        for g, shp in self.param_shapes().items():
+            arr = np.empty((self.S,) + shp, self.dtype)
+            sd = math.sqrt(self.prior_var[g])
+            for s, rng in enumerate(rngs):
+                rng.standard_normal(out=arr[s], dtype=self.dtype)
+                arr[s] *= sd
+            theta[g] = arr
+        return theta
+
+    def _prior(self, theta, U, grad):
+        for g in self.groups:
+            KM.prior_add(_flat(theta[g]), _flat(grad[g]), 1.0 / self.prior_var[g], U)
+
+    def dimension(self) -> int:
+        return int(sum(int(np.prod(s)) for s in self.param_shapes().values()))
+
+
+class CubicNetwork(_Model):
+    r"""erf network f(x) = sum_i a_i erf(w_i . x) on the cubic teacher y = H1 + eps H3 of
+    z = w*.x with w* = e_1, x ~ N(0, I_d).
+
+    Parameters
+    ----------
+    phys : dict
+        Physical (already scaled) N, d, n, sigma_w2, sigma_a2, eps, sigma2.
+    members : sequence of int
+        Global member indices (seed streams).
+    seed : int
+    n_test : int
+        Fresh test points per member (for the test loss and the H1/H3 projections).
+    """
+
+    name = "cubic"
+    groups = ("w", "a")
+
+    def __init__(self, phys, members, seed=0, dtype=np.float64, n_test=1000, data_term=True):
+        super().__init__(len(members), dtype, data_term)
+        from adaptive_kernel.teachers import get_teacher
+
+        self.teacher = get_teacher("cubic")
+        self.N, self.d, self.n = int(phys["N"]), int(phys["d"]), int(phys["n"])
+        self.sigma2 = float(phys["sigma2"])
+        self.eps = float(phys["eps"])
+        self.sigma_w2, self.sigma_a2 = float(phys["sigma_w2"]), float(phys["sigma_a2"])
+        self.prior_var = {"w": self.sigma_w2 / self.d, "a": self.sigma_a2 / self.N}
+        self.n_test = int(n_test)
+        S, n, d, N, nt = self.S, self.n, self.d, self.N, self.n_test
+        wstar = self.teacher.teacher_direction(d)
+        X = np.empty((S, n, d))
+        Xt = np.empty((S, nt, d))
+        for s, j in enumerate(members):
+            rng = data_rng(seed, int(j))
+            X[s] = rng.standard_normal((n, d))
+            Xt[s] = rng.standard_normal((nt, d))
+        y = np.stack([self.teacher.target(X[s], wstar, self.eps) for s in range(S)])
+        yt = np.stack([self.teacher.target(Xt[s], wstar, self.eps) for s in range(S)])
+        h = Xt[..., 0]
+        self.H1t = h.copy()
+        self.H3t = h ** 3 - 3.0 * h
+        self.X, self.y = X.astype(self.dtype), y.astype(self.dtype)
+        self.Xt, self.yt = Xt.astype(self.dtype), yt.astype(self.dtype)
+        # <y H1>, <y H3>/6 on the test points (control variates for b, c)
+        self.yH1t = np.mean(yt * self.H1t, axis=1)
+        self.yH3t = np.mean(yt * self.H3t, axis=1) / 6.0
+        nb = (n + KC.ROW_BLOCK - 1) // KC.ROW_BLOCK
+        self._Z = np.empty((S, n, N), self.dtype)
+        self._f = np.empty((S, n), self.dtype)
+        self._gap = np.empty((S, nb, N), np.float64)
+        self._lp = np.empty((S, nb), np.float64)
+        self._Zt = np.empty((S, nt, N), self.dtype)
+        self._ft = np.empty((S, nt), self.dtype)
+        big = S * n * N >= KC.PARALLEL_MIN_WORK
+        self._data_term = KC.cubic_data_term if big else KC.cubic_data_term_serial
+        self._forward = KC.cubic_forward if S * nt * N >= KC.PARALLEL_MIN_WORK else KC.cubic_forward_serial
+        self._threads = None if big else 1
+
+    def param_shapes(self):
+        return {"w": (self.N, self.d), "a": (self.N,)}
+
+    def potential(self, theta, grad):
+        """U (S,) float64; fills ``grad`` (dict of arrays shaped like theta); returns (U, aux)."""
+        W, a = theta["w"], theta["a"]
+        U = np.zeros(self.S)
+        if self.data_term:
+            Z = self._Z
+            bmm(self.X, W.transpose(0, 2, 1), Z, self._threads)
+            self._data_term(Z, a, self.y, 1.0 / self.sigma2, self._f, self._gap, self._lp)
+            bmm(Z.transpose(0, 2, 1), self.X, grad["w"], self._threads)
+            np.multiply(self._gap.sum(axis=1), 1.0 / self.sigma2, out=grad["a"], casting="unsafe")
+            loss = self._lp.sum(axis=1)
+            U += loss / (2.0 * self.sigma2)
+        else:
+            grad["w"][...] = 0.0
+            grad["a"][...] = 0.0
+            loss = np.full(self.S, np.nan)
+        self._prior(theta, U, grad)
+        return U, {"loss": loss / self.n}
+
+    # -- measurements -----------------------------------------------------------
+    trace_names = ("train_loss", "test_loss", "b", "c", "b_exact", "c_exact", "q2", "w2", "Na2")
+
+    def hist_range(self):
+        return histogram_range("cubic", {})
+
+    def new_accumulators(self, T, B):
+        lo, hi, nb = self.hist_range()
+        acc = {name: np.full((self.S, T), np.nan) for name in self.trace_names}
+        acc["hist_counts"] = np.zeros((self.S, B, nb + 2), np.int64)
+        acc["f_test_sum"] = np.zeros((self.S, self.n_test))
+        acc["q_moments"] = np.zeros((self.S, 3))      # sum q^2, sum q^4, count
+        return acc
+
+    def accumulate(self, acc, theta, aux, j, blk):
+        """Record sample j (time block blk) of every member."""
+        W, a = theta["w"], theta["a"]
+        q = W[..., 0]
+        lo, hi, nb = self.hist_range()
+        KM.hist_uniform(np.ascontiguousarray(q), lo, nb / (hi - lo), nb, acc["hist_counts"][:, blk])
+        qd = q.astype(np.float64)
+        acc["q_moments"][:, 0] += np.sum(qd ** 2, axis=1)
+        acc["q_moments"][:, 1] += np.sum(qd ** 4, axis=1)
+        acc["q_moments"][:, 2] += q.shape[1]
+        bmm(self.Xt, W.transpose(0, 2, 1), self._Zt, self._threads)
+        self._forward(self._Zt, a, self._ft)
+        ft = self._ft.astype(np.float64)
+        acc["f_test_sum"] += ft
+        acc["train_loss"][:, j] = aux["loss"]
+        acc["test_loss"][:, j] = np.mean((ft - self.yt) ** 2, axis=1)
+        acc["b"][:, j] = self.yH1t - np.mean(ft * self.H1t, axis=1)
+        acc["c"][:, j] = self.yH3t - np.mean(ft * self.H3t, axis=1) / 6.0
+        w2 = np.sum(W.astype(np.float64) ** 2, axis=2)
+        D = 1.0 + 2.0 * w2
+        ad = a.astype(np.float64)
+        lin = np.sum(ad * (2.0 / _SQRT_PI) * qd / np.sqrt(D), axis=1)
+        cub = np.sum(ad * (-4.0 / _SQRT_PI) * qd ** 3 / D ** 1.5, axis=1) / 6.0
+        acc["b_exact"][:, j] = 1.0 - lin
+        acc["c_exact"][:, j] = self.eps - cub
+        acc["q2"][:, j] = np.mean(qd ** 2, axis=1)
+        acc["w2"][:, j] = np.mean(w2, axis=1)
+        acc["Na2"][:, j] = self.N * np.mean(ad ** 2, axis=1)
+
+
+class ModAddNetwork(_Model):
+    r"""Square-activation network f_p(x) = sum_i a_{p,i} (w_i . x)^2 on all P^2 pairs of
+    modular addition, with the sextic Fourier weight decay
+    Gamma = sum_i sum_k P (gamma/6)(|W_k|^6 + |V_k|^6) (gradient through an FFT of each
+    neuron's two halves).
+
+    Parameters
+    ----------
+    phys : dict
+        P, N, sigma_a2, gamma, sigma2.
+    members : sequence of int
+    """
+
+    name = "modadd"
+    groups = ("w", "a")
+
+    def __init__(self, phys, members, seed=0, dtype=np.float64, data_term=True, n_test=0):
+        super().__init__(len(members), dtype, data_term)
+        from adaptive_kernel.teachers import get_teacher
+
+        self.teacher = get_teacher("modadd")
+        self.P, self.N = int(phys["P"]), int(phys["N"])
+        self.sigma2, self.sigma_a2, self.gamma = float(phys["sigma2"]), float(phys["sigma_a2"]), float(phys["gamma"])
+        self.prior_var = {"w": 1.0, "a": self.sigma_a2 / self.N}
+        P, N, S = self.P, self.N, self.S
+        self.K = (P + 1) // 2
+        _, Y = self.teacher.dataset(P)
+        self.Y = np.ascontiguousarray(np.broadcast_to(Y.astype(self.dtype), (S, P * P, P)))
+        self.y_norm2 = float(np.sum(Y * Y))
+        self._Phi = np.empty((S, P * P, N), self.dtype)
+        self._f = np.empty((S, P * P, P), self.dtype)
+        self._RA = np.empty((S, P * P, N), self.dtype)
+        self._gT = np.empty((S, 2 * P, N), self.dtype)
+        big = S * P * P * N >= KC.PARALLEL_MIN_WORK
+        self._features = KM.modadd_features if big else KM.modadd_features_serial
+        self._wgrad = KM.modadd_wgrad if big else KM.modadd_wgrad_serial
+        self._threads = None if big else 1
+
+    def param_shapes(self):
+        return {"w": (self.N, 2 * self.P), "a": (self.P, self.N)}
+
+    # -- sextic Fourier weight decay -------------------------------------------
+    def gamma_term(self, w):
+        """(Gamma per member, dGamma/dw) for w (S, N, 2P), through one real FFT of every
+        neuron's two halves: with R_k = rfft(half)_k = P conj(W_k),
+        Gamma = P (gamma/6) P^-6 (|R_0|^6 + 2 sum_{k>=1} |R_k|^6) (P odd) and
+        dGamma/dw = gamma P^-4 irfft(|R|^4 R)."""
+        P = self.P
+        S, N = w.shape[0], w.shape[1]
+        R = np.fft.rfft(w.reshape(S, N, 2, P).astype(np.float64, copy=False), axis=-1)
+        a2 = R.real ** 2 + R.imag ** 2
+        a6 = a2 ** 3
+        s = a6[..., 0] + 2.0 * np.sum(a6[..., 1:], axis=-1)       # P odd: no Nyquist term
+        total = P * (self.gamma / 6.0) / P ** 6 * np.sum(s, axis=(1, 2))
+        grad = (self.gamma / P ** 4) * np.fft.irfft(a2 * a2 * R, n=P, axis=-1)
+        return total, grad.reshape(S, N, 2 * P)
+
+    def potential(self, theta, grad):
+        w, a = theta["w"], theta["a"]
+        S, P = self.S, self.P
+        U = np.zeros(S)
+        if self.gamma > 0:
+            G, gG = self.gamma_term(w)
+            U += G
+            grad["w"][...] = gG
+        else:
+            grad["w"][...] = 0.0
+        if self.data_term:
+            wT = np.ascontiguousarray(w.transpose(0, 2, 1))
+            self._features(wT, self._Phi)
+            f = self._f
+            bmm(self._Phi, a.transpose(0, 2, 1), f, self._threads)
+            R = f - self.Y
+            loss = np.einsum("sij,sij->s", R, R, dtype=np.float64) if self.dtype == np.float64 \
+                else np.sum(R.astype(np.float64) ** 2, axis=(1, 2))
+            U += loss / (2.0 * self.sigma2)
+            bmm(R.transpose(0, 2, 1), self._Phi, grad["a"], self._threads)
+            grad["a"] *= 1.0 / self.sigma2
+            bmm(R, a, self._RA, self._threads)
+            self._wgrad(wT, self._RA, 1.0 / self.sigma2, self._gT)
+            grad["w"] += self._gT.transpose(0, 2, 1)
+            aux = {"loss": loss / (P * P), "f": f.copy()}
+        else:
+            grad["a"][...] = 0.0
+            aux = {"loss": np.full(S, np.nan), "f": np.zeros((S, P * P, P), self.dtype)}
+        self._prior(theta, U, grad)
+        return U, aux
+
+    # -- measurements -----------------------------------------------------------
+    trace_names = ("train_loss", "residual", "lambda_gram", "lambda_fourier", "XY", "X", "X0", "w2", "Na2")
+
+    def hist_range(self):
+        return histogram_range("modadd", {"P": self.P, "gamma": self.gamma})
+
+    def new_accumulators(self, T, B):
+        lo, hi, nb = self.hist_range()
+        acc = {name: np.full((self.S, T), np.nan) for name in self.trace_names}
+        acc["hist_counts"] = np.zeros((self.S, B, self.K, nb + 2), np.int64)
+        acc["f_sum"] = np.zeros((self.S, self.P * self.P, self.P))
+        acc["X_sum"] = np.zeros((self.S, self.K))       # sum over neurons and samples of (X_k + Y_k)/2
+        acc["XY_sum"] = np.zeros((self.S, self.K))      # sum of X_k Y_k
+        acc["n_obs"] = np.zeros(self.S)                  # neurons x samples
+        return acc
+
+    def fourier_power(self, w):
+        """X_k = |W_k|^2, Y_k = |V_k|^2 for k = 0..(P-1)/2; shapes (S, N, K)."""
+        P = self.P
+        Rw = np.fft.rfft(w[..., :P].astype(np.float64), axis=-1)
+        Rv = np.fft.rfft(w[..., P:].astype(np.float64), axis=-1)
+        return (Rw.real ** 2 + Rw.imag ** 2) / P ** 2, (Rv.real ** 2 + Rv.imag ** 2) / P ** 2
+
+    def accumulate(self, acc, theta, aux, j, blk):
+        w, a = theta["w"], theta["a"]
+        P, N, S, K = self.P, self.N, self.S, self.K
+        X, Y = self.fourier_power(w)
+        lo, hi, nb = self.hist_range()
+        vals = np.concatenate([X, Y], axis=1).transpose(0, 2, 1).reshape(S * K, 2 * N)
+        counts = acc["hist_counts"][:, blk].reshape(S * K, nb + 2)
+        KM.hist_uniform(np.ascontiguousarray(vals), lo, nb / (hi - lo), nb, counts)
+        acc["hist_counts"][:, blk] = counts.reshape(S, K, nb + 2)
+        XY = X * Y
+        acc["X_sum"] += 0.5 * np.sum(X + Y, axis=1)
+        acc["XY_sum"] += np.sum(XY, axis=1)
+        acc["n_obs"] += N
+        f = aux["f"].astype(np.float64)
+        acc["f_sum"] += f
+        Yd = self.Y[0].astype(np.float64)
+        acc["train_loss"][:, j] = aux["loss"]
+        acc["residual"][:, j] = 1.0 - np.einsum("sij,ij->s", f, Yd) / self.y_norm2
+        # the target's Gram eigenvalue from the weights: (sigma_a2/N) sum_p |Phi^T y_p|^2 / |y|^2
+        wT = np.ascontiguousarray(w.transpose(0, 2, 1))
+        self._features(wT, self._Phi)
+        proj = np.matmul(self._Phi.transpose(0, 2, 1).astype(np.float64), Yd)   # (S, N, P)
+        acc["lambda_gram"][:, j] = self.sigma_a2 / N * np.sum(proj ** 2, axis=(1, 2)) / self.y_norm2
+        acc["lambda_fourier"][:, j] = 4.0 * P * P * self.sigma_a2 * np.mean(XY[..., 1:], axis=(1, 2))
+        acc["XY"][:, j] = np.mean(XY[..., 1:], axis=(1, 2))
+        acc["X"][:, j] = 0.5 * np.mean(X[..., 1:] + Y[..., 1:], axis=(1, 2))
+        acc["X0"][:, j] = 0.5 * np.mean(X[..., 0] + Y[..., 0], axis=1)
+        acc["w2"][:, j] = np.mean(np.sum(w.astype(np.float64) ** 2, axis=2), axis=1)
+        acc["Na2"][:, j] = N * np.mean(a.astype(np.float64) ** 2, axis=(1, 2))
