@@ -15,20 +15,8 @@ import os
 import click
 import numpy as np
 
-from .errors import FileFormatError, PhasesimError
-
-
-def _usage(fn):
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except PhasesimError as exc:
-            raise click.UsageError(str(exc)) from None
-
-    return wrapper
+from ._cliutil import usage_errors as _usage
+from .errors import FileFormatError
 
 
 def _parse_size(text):

@@ -5,35 +5,15 @@ becomes a one-line click usage error with exit code 2.
 """
 from __future__ import annotations
 
-import functools
 import os
-import shlex
 import sys
 
 import click
 
+from ._cliutil import command_line, usage_errors  # noqa: F401  (re-exported)
 from ._version import __version__
-from .errors import PhasesimError
 
 DATA_DIR = "data"
-
-
-def usage_errors(fn):
-    """Turn domain errors into click usage errors (exit code 2, one line, no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except PhasesimError as exc:
-            raise click.UsageError(str(exc)) from None
-
-    return wrapper
-
-
-def command_line() -> str:
-    """The command as typed (for provenance)."""
-    return "phasesim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -29,17 +29,13 @@ Files are written to a temporary name in the target folder and renamed when comp
 """
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import platform
-import sys
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._version import __version__
-from .errors import FileFormatError, OutputExistsError, ParameterError
+from .errors import FileFormatError, ParameterError
+from .storage import atomic_output, provenance
 from .teachers.base import PHASE_NAMES
 
 FORMAT_VERSION = 1
@@ -132,38 +128,14 @@ class PhaseDiagram:
         import h5py
 
         path = os.fspath(path)
-        if os.path.exists(path) and not overwrite:
-            raise OutputExistsError(f"output file {path} exists; pass --overwrite to replace it")
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
+        with atomic_output(path, overwrite) as tmp:
             with h5py.File(tmp, "w") as f:
                 self._write(f, command)
-            if os.path.exists(path) and not overwrite:
-                raise OutputExistsError(f"output file {path} appeared during the run; pass --overwrite")
-            _default_mode(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
         return path
 
     def _write(self, f, command):
-        attrs = {
-            "teacher": self.teacher,
-            "kind": "phase_diagram",
-            "package_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command if command is not None else " ".join(sys.argv),
-            "format_version": FORMAT_VERSION,
-            "phase_codes": "0=GFL, 1=GMFL-I, 2=GMFL-II, -1=not converged",
-            "python_version": platform.python_version(),
-            "numpy_version": np.__version__,
-            "host": platform.node(),
-        }
+        attrs = provenance(self.teacher, command, kind="phase_diagram", format_version=FORMAT_VERSION,
+                           phase_codes="0=GFL, 1=GMFL-I, 2=GMFL-II, -1=not converged")
         attrs.update({k: v for k, v in self.attrs.items() if k not in ("teacher", "kind")})
         for k, v in attrs.items():
             f.attrs[k] = v
@@ -236,13 +208,6 @@ class PhaseDiagram:
         return cls(str(_py(f.attrs["teacher"])), params, str(_py(g.attrs.get("name", "parameter"))),
                    g["values"][()], g["sigma2"][()], data, bnd, notes, diff, settings,
                    {k: _py(v) for k, v in f.attrs.items()})
-
-
-def _default_mode(path):
-    """Give a temporary file (mkstemp: mode 0600) the permissions a plain open() would."""
-    um = os.umask(0)
-    os.umask(um)
-    os.chmod(path, 0o666 & ~um)
 
 
 def load_phase_diagram(path) -> PhaseDiagram:

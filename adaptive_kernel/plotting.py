@@ -47,13 +47,13 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tempfile
 import warnings
 
 import numpy as np
 from cycler import cycler
 
-from .errors import FileFormatError, OutputExistsError, PhasesimError
+from .errors import FileFormatError, PhasesimError
+from .storage import atomic_output
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -1138,33 +1138,12 @@ def save_figure(fig, path, overwrite: bool = False, dpi: int = DPI) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise PhasesimError(f"output must end in {', '.join(FORMATS)}; got {path!r}")
-    if os.path.exists(path) and not overwrite:
-        raise OutputExistsError(f"output file {path} exists; pass --overwrite to replace it")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite) as tmp:
         meta = {"Creator": "phasesim (adaptive_kernel.plotting)"}
         if ext == ".png":
             meta = {"Software": meta["Creator"]}
-        elif ext == ".svg":
-            meta = {"Creator": meta["Creator"]}
         fig.savefig(tmp, format=ext[1:], dpi=dpi, metadata=meta)
-        _default_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
-
-
-def _default_mode(path):
-    """Give a temporary file (mkstemp: mode 0600) the permissions a plain open() would."""
-    um = os.umask(0)
-    os.umask(um)
-    os.chmod(path, 0o666 & ~um)
 
 
 def figure_for(kind: str, figsize=None):

@@ -19,18 +19,14 @@ complete, so an interrupted write never leaves a truncated file at the target pa
 """
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import os
-import platform
-import sys
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._version import __version__
-from .errors import FileFormatError, OutputExistsError
+from .errors import FileFormatError
+from .storage import atomic_output, provenance
 from .teachers.base import PHASE_NAMES
 
 FORMAT_VERSION = 1
@@ -139,46 +135,14 @@ class ScanResult:
         import h5py
 
         path = os.fspath(path)
-        if os.path.exists(path) and not overwrite:
-            raise OutputExistsError(f"output file {path} exists; pass --overwrite to replace it")
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        try:
+        with atomic_output(path, overwrite) as tmp:
             with h5py.File(tmp, "w") as f:
                 self._write(f, command)
-            if os.path.exists(path) and not overwrite:
-                raise OutputExistsError(f"output file {path} appeared during the run; pass --overwrite")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
         return path
 
     def _write(self, f, command):
-        import h5py
-        import numba
-        import scipy
-
-        attrs = {
-            "teacher": self.teacher,
-            "package_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command if command is not None else " ".join(sys.argv),
-            "format_version": FORMAT_VERSION,
-            "phase_codes": "0=GFL, 1=GMFL-I, 2=GMFL-II, -1=not converged",
-            "python_version": platform.python_version(),
-            "numpy_version": np.__version__,
-            "scipy_version": scipy.__version__,
-            "numba_version": numba.__version__,
-            "h5py_version": h5py.__version__,
-            "host": platform.node(),
-        }
+        attrs = provenance(self.teacher, command, format_version=FORMAT_VERSION,
+                           phase_codes="0=GFL, 1=GMFL-I, 2=GMFL-II, -1=not converged")
         attrs.update({k: v for k, v in self.attrs.items() if k not in ("teacher",)})
         for k, v in attrs.items():
             f.attrs[k] = v
