@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import FileFormatError, ParameterError
-from .storage import atomic_output, provenance
+from .storage import atomic_output, open_h5, provenance
 from .teachers.base import PHASE_NAMES
 
 FORMAT_VERSION = 1
@@ -161,16 +161,8 @@ class PhaseDiagram:
     @classmethod
     def from_hdf5(cls, path) -> "PhaseDiagram":
         """Load a file written by :meth:`to_hdf5`."""
-        import h5py
-
         path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileFormatError(f"no such file: {path}")
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise FileFormatError(f"{path} is not an HDF5 file ({exc})") from None
-        with f:
+        with open_h5(path) as f:
             return cls._read(f, path)
 
     @classmethod

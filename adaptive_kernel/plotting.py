@@ -54,6 +54,7 @@ from cycler import cycler
 
 from .errors import FileFormatError, PhasesimError
 from .storage import atomic_output
+from .storage import open_h5 as _open_h5
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -900,18 +901,6 @@ class LangevinData:
     def plot_langevin(self, axes=None, **kwargs):
         """Simulation vs theory; see :func:`plot_langevin`."""
         return plot_langevin(self, axes=axes, **kwargs)
-
-
-def _open_h5(path):
-    import h5py
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileFormatError(f"no such file: {path}")
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise FileFormatError(f"{path} is not an HDF5 file ({exc})") from None
 
 
 def _rebin(edges, counts, probs, max_bins=45):

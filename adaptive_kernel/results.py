@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import FileFormatError
-from .storage import atomic_output, provenance
+from .storage import atomic_output, open_h5, provenance
 from .teachers.base import PHASE_NAMES
 
 FORMAT_VERSION = 1
@@ -172,16 +172,8 @@ class ScanResult:
     @classmethod
     def from_hdf5(cls, path) -> "ScanResult":
         """Load a file written by :meth:`to_hdf5`."""
-        import h5py
-
         path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileFormatError(f"no such file: {path}")
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise FileFormatError(f"{path} is not an HDF5 file ({exc})") from None
-        with f:
+        with open_h5(path) as f:
             for g in ("params", "scan", "transitions", "landscape"):
                 if g not in f:
                     raise FileFormatError(f"{path}: missing group '{g}' (not a phasesim scan file)")

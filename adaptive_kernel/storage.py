@@ -5,6 +5,7 @@
   the target path, never a truncated one; an existing file is replaced only with
   ``overwrite=True``.
 * :func:`provenance` — the root attributes every HDF5 output carries.
+* :func:`open_h5` — open a file for reading with a one-line error if it is not there.
 """
 from __future__ import annotations
 
@@ -16,7 +17,21 @@ import sys
 import tempfile
 
 from ._version import __version__
-from .errors import OutputExistsError
+from .errors import FileFormatError, OutputExistsError
+
+
+def open_h5(path):
+    """Open an HDF5 file for reading; a missing or non-HDF5 file is a
+    :class:`~adaptive_kernel.errors.FileFormatError` (one line, no traceback)."""
+    import h5py
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileFormatError(f"no such file: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise FileFormatError(f"{path} is not an HDF5 file ({exc})") from None
 
 
 @contextlib.contextmanager
