@@ -28,7 +28,7 @@ def main():
 
 
 _TEACHER_OPTIONS = {
-    "modadd": {"P", "N", "sigma_a2", "gamma", "normalization", "method"},
+    "modadd": {"P", "N", "sigma_a2", "gamma", "normalization", "method", "action"},
     "cubic": {"N", "n", "d", "sigma_w2", "sigma_a2", "eps", "method", "modes", "alpha", "beta"},
 }
 
@@ -69,6 +69,14 @@ _TEACHER_OPTIONS = {
               help="[modadd] Kernel eigenvalue of the target: 'derived' Lambda = 4 P^2 sigma_a2 <XY> "
                    "(Gram-matrix projection; equals the NNGP value under the prior) or 'paper' "
                    "Lambda = sigma_a2 <XY> (the paper's eq. 37-38). Default derived.")
+@click.option("--action", type=click.Choice(["ek", "full"]), default=None,
+              help="[modadd] Single-neuron action of the read-in weights. 'ek' (default): the paper's "
+                   "equivalent-kernel action, data term -(sigma_a2/2N) sum_p (tbar_p . phi)^2 only "
+                   "(reproduces the paper). 'full': adds the kernel term +(sigma_a2/2N) sum_p "
+                   "phi^T (Q + sigma2)^-1 phi, in a mean field over Fourier modes: it weakens the "
+                   "XY attraction on the target modes, penalises every neuron's off-target, "
+                   "second-harmonic and constant components (P<|W_k|^2> drops below the prior's 1) "
+                   "and moves the transition to lower sigma2. Needs --normalization derived.")
 @click.option("--method", type=str, default=None,
               help="How the weight posterior is integrated. modadd: 'exact' (2-D quadrature at "
                    "finite P, default) or 'saddle' (P -> inf Gaussian mixture). cubic: 'quadrature' "

@@ -50,44 +50,9 @@ def _push(bp, n, x):
 
 
 @njit(cache=True)
-def axis_breakpoints(P, v, gamma):
-    """Panel edges on the X axis (the same are used for Y) that resolve every basin.
-
-    * origin basin: exp(-P X) decay, edges at t/P for t in 0 .. 72;
-    * droplet basin (if v^2 > gamma): +-14 marginal standard deviations around X_plus,
-      panel width limited by the conditional width 1/sqrt(2 P gamma X_plus);
-    * the inflection X = v/gamma of the diagonal action (spinodal region) when v > 0;
-    * gaps are filled with panels whose width grows at most geometrically (ratio 2).
-    """
-    bp = np.empty(512)
-    n = 0
-    t_origin = (0.0, 0.5, 1.25, 2.5, 4.0, 6.0, 8.5, 11.5, 15.0, 19.5, 25.0, 32.0, 41.0, 52.0, 66.0, 84.0)
-    for t in t_origin:
-        n = _push(bp, n, t / P)
-    xp, xm = side_minimum(v, gamma)
-    if not math.isnan(xp):
-        det = gamma * gamma * xp * xp - v * v
-        sig_m = math.sqrt(gamma * xp / (2.0 * P * det))
-        sig_c = 1.0 / math.sqrt(2.0 * P * gamma * xp)
-        h = min(2.0 * sig_m, 3.0 * sig_c)
-        half = 14.0 * sig_m
-        npan = int(math.ceil(2.0 * half / h))
-        if npan > 120:
-            npan = 120
-        h = 2.0 * half / npan
-        for k in range(npan + 1):
-            x = xp - half + k * h
-            if x > 0.0:
-                n = _push(bp, n, x)
-        # the barrier is a panel edge, so the droplet quadrant X, Y > X_minus is exact
-        n = _push(bp, n, xm)
-    if v > 0.0:
-        xc = v / gamma
-        sc = max(1.0 / math.sqrt(2.0 * P * gamma * xc), (P * gamma) ** (-1.0 / 3.0))
-        for k in range(-14, 15):
-            x = xc + k * sc
-            if x > 0.0:
-                n = _push(bp, n, x)
+def _finish_edges(bp, n):
+    """Sort and de-duplicate the first ``n`` candidate edges in ``bp`` and fill the gaps
+    with panels whose width grows at most geometrically (ratio 2), forward then backward."""
     b = np.sort(bp[:n])
     # unique (tolerant)
     u = np.empty(n)
@@ -131,6 +96,48 @@ def axis_breakpoints(P, v, gamma):
         out2[j] = fwd[i]
         j += 1
     return out2[:j][::-1].copy()
+
+
+@njit(cache=True)
+def axis_breakpoints(P, v, gamma):
+    """Panel edges on the X axis (the same are used for Y) that resolve every basin.
+
+    * origin basin: exp(-P X) decay, edges at t/P for t in 0 .. 72;
+    * droplet basin (if v^2 > gamma): +-14 marginal standard deviations around X_plus,
+      panel width limited by the conditional width 1/sqrt(2 P gamma X_plus);
+    * the inflection X = v/gamma of the diagonal action (spinodal region) when v > 0;
+    * gaps are filled with panels whose width grows at most geometrically (ratio 2).
+    """
+    bp = np.empty(512)
+    n = 0
+    t_origin = (0.0, 0.5, 1.25, 2.5, 4.0, 6.0, 8.5, 11.5, 15.0, 19.5, 25.0, 32.0, 41.0, 52.0, 66.0, 84.0)
+    for t in t_origin:
+        n = _push(bp, n, t / P)
+    xp, xm = side_minimum(v, gamma)
+    if not math.isnan(xp):
+        det = gamma * gamma * xp * xp - v * v
+        sig_m = math.sqrt(gamma * xp / (2.0 * P * det))
+        sig_c = 1.0 / math.sqrt(2.0 * P * gamma * xp)
+        h = min(2.0 * sig_m, 3.0 * sig_c)
+        half = 14.0 * sig_m
+        npan = int(math.ceil(2.0 * half / h))
+        if npan > 120:
+            npan = 120
+        h = 2.0 * half / npan
+        for k in range(npan + 1):
+            x = xp - half + k * h
+            if x > 0.0:
+                n = _push(bp, n, x)
+        # the barrier is a panel edge, so the droplet quadrant X, Y > X_minus is exact
+        n = _push(bp, n, xm)
+    if v > 0.0:
+        xc = v / gamma
+        sc = max(1.0 / math.sqrt(2.0 * P * gamma * xc), (P * gamma) ** (-1.0 / 3.0))
+        for k in range(-14, 15):
+            x = xc + k * sc
+            if x > 0.0:
+                n = _push(bp, n, x)
+    return _finish_edges(bp, n)
 
 
 @njit(cache=True)
@@ -299,4 +306,281 @@ def landscape_rows(phi, P, v_values, gamma):
         for i in range(phi.shape[0]):
             x = phi[i]
             out[a, i] = x - v * x * x + (gamma / 3.0) * x * x * x
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The full mean-field action (``action="full"``, see ``modadd.py``): the pair action becomes
+# a general polynomial with a linear field and a separable quartic term,
+#
+#     A(X, Y) = p1 (X + Y) + p2 (X^2 + Y^2) + p3 (X^3 + Y^3) - c X Y ,
+#
+# p1 > 0, p2 >= 0, p3 > 0, c of either sign. The EK action is p1 = P, p2 = 0,
+# p3 = P gamma/3, c = 2 P v. The zero Fourier pair (W_0, V_0), real, enters only through
+# s0 = W_0 + V_0 (:func:`zero_pair_moments`).
+# ---------------------------------------------------------------------------------------
+@njit(cache=True)
+def poly_pair_action(X, Y, p1, p2, p3, c):
+    """A(X, Y) = p1 (X + Y) + p2 (X^2 + Y^2) + p3 (X^3 + Y^3) - c X Y."""
+    return p1 * (X + Y) + p2 * (X * X + Y * Y) + p3 * (X * X * X + Y * Y * Y) - c * X * Y
+
+
+@njit(cache=True)
+def poly_side_minimum(p1, p2, p3, c):
+    """Stationary points X = Y > 0 of the polynomial pair action.
+
+    Along the diagonal dA/dX = 0 reads 3 p3 X^2 - e X + p1 = 0 with e = c - 2 p2, so
+    X_pm = (e +- sqrt(e^2 - 12 p1 p3))/(6 p3); X_plus is a 2-D minimum (Hessian
+    diagonal 2 p2 + 6 p3 X_plus = c + sqrt(e^2 - 12 p1 p3) > |c|), X_minus the saddle
+    between it and the origin. Returns ``(nan, nan)`` if e <= 0 or e^2 <= 12 p1 p3.
+    X_minus = 2 p1/(e + sqrt(.)) avoids cancellation.
+    """
+    e = c - 2.0 * p2
+    d = e * e - 12.0 * p1 * p3
+    if e <= 0.0 or d <= 0.0:
+        return np.nan, np.nan
+    s = math.sqrt(d)
+    return (e + s) / (6.0 * p3), 2.0 * p1 / (e + s)
+
+
+@njit(cache=True)
+def poly_axis_breakpoints(p1, p2, p3, c):
+    """Panel edges for :func:`poly_exact_moments`; the layout of :func:`axis_breakpoints`
+    with the widths taken from the general Hessian H = [[2 p2 + 6 p3 X, -c], [-c, 2 p2 + 6 p3 X]]:
+
+    * origin basin: decay exp(-p1 X), edges at t/p1;
+    * droplet basin: +-14 marginal standard deviations sqrt(H11/det H) around X_plus,
+      panel width limited by the conditional width 1/sqrt(H11); the barrier X_minus;
+    * the inflection X_c = (c - 2 p2)/(6 p3) of the diagonal action, width
+      max(1/sqrt(H11(X_c)), (3 p3)^(-1/3)).
+
+    For p1 = P, p2 = 0, p3 = P gamma/3, c = 2 P v these are the edges of
+    :func:`axis_breakpoints` (up to rounding).
+    """
+    bp = np.empty(512)
+    n = 0
+    t_origin = (0.0, 0.5, 1.25, 2.5, 4.0, 6.0, 8.5, 11.5, 15.0, 19.5, 25.0, 32.0, 41.0, 52.0, 66.0, 84.0)
+    for t in t_origin:
+        n = _push(bp, n, t / p1)
+    xp, xm = poly_side_minimum(p1, p2, p3, c)
+    if not math.isnan(xp):
+        h11 = 2.0 * p2 + 6.0 * p3 * xp
+        det = h11 * h11 - c * c
+        sig_m = math.sqrt(h11 / det)
+        sig_c = 1.0 / math.sqrt(h11)
+        h = min(2.0 * sig_m, 3.0 * sig_c)
+        half = 14.0 * sig_m
+        npan = int(math.ceil(2.0 * half / h))
+        if npan > 120:
+            npan = 120
+        h = 2.0 * half / npan
+        for k in range(npan + 1):
+            x = xp - half + k * h
+            if x > 0.0:
+                n = _push(bp, n, x)
+        n = _push(bp, n, xm)
+    e = c - 2.0 * p2
+    if e > 0.0:
+        xc = e / (6.0 * p3)
+        sc = max(1.0 / math.sqrt(2.0 * p2 + 6.0 * p3 * xc), (3.0 * p3) ** (-1.0 / 3.0))
+        for k in range(-14, 15):
+            x = xc + k * sc
+            if x > 0.0:
+                n = _push(bp, n, x)
+    return _finish_edges(bp, n)
+
+
+@njit(cache=True)
+def poly_exact_moments(p1, p2, p3, c, gl_x, gl_w):
+    """Exact 2-D quadrature of exp(-A(X, Y)) (polynomial pair action) over X, Y >= 0.
+
+    Output: the layout of :func:`exact_moments` (0 log Z, 1 <XY>, 2 droplet fraction
+    (X, Y > X_minus), 3 <XY | droplet>, 4 <XY | origin>, 5 <X>, 6 <X^2>, 7 evaluations)
+    followed by the basin-conditional 8 <X | droplet>, 9 <X^2 | droplet>, 10 <X | origin>,
+    11 <X^2 | origin> (nan where a basin has no weight). The separable part
+    a(x) = p1 x + p2 x^2 + p3 x^3 is increasing on x >= 0 (p1 > 0, p2, p3 >= 0), so a panel
+    block is bounded by its lower edges for a(x) and by the upper (c >= 0) or lower
+    (c < 0) edges for c X Y.
+    """
+    out = np.empty(12)
+    edges = poly_axis_breakpoints(p1, p2, p3, c)
+    xs, ws = axis_nodes(edges, gl_x, gl_w)
+    ng = gl_x.shape[0]
+    npan = edges.shape[0] - 1
+    nn = xs.shape[0]
+    a1 = np.empty(nn)
+    for i in range(nn):
+        x = xs[i]
+        a1[i] = p1 * x + p2 * x * x + p3 * x * x * x
+    xp, xm = poly_side_minimum(p1, p2, p3, c)
+    amax = 0.0
+    split = np.inf
+    if not math.isnan(xp):
+        amax = max(0.0, -poly_pair_action(xp, xp, p1, p2, p3, c))
+        split = xm
+    pl = np.empty(npan)
+    pc = np.empty(npan)
+    for p in range(npan):
+        lo = edges[p]
+        pl[p] = -(p1 * lo + p2 * lo * lo + p3 * lo * lo * lo)
+        pc[p] = edges[p + 1] if c >= 0.0 else lo
+    Z = 0.0
+    ZXY = 0.0
+    ZX = 0.0
+    ZX2 = 0.0
+    Zd = 0.0
+    ZdXY = 0.0
+    ZdX = 0.0
+    ZdX2 = 0.0
+    nev = 0
+    for p in range(npan):
+        for q in range(p, npan):
+            bound = pl[p] + pl[q] + c * pc[p] * pc[q] - amax
+            if bound < -LOG_CUT:
+                continue
+            fac = 1.0 if p == q else 2.0
+            for i in range(p * ng, (p + 1) * ng):
+                xi = xs[i]
+                for j in range(q * ng, (q + 1) * ng):
+                    xj = xs[j]
+                    L = -a1[i] - a1[j] + c * xi * xj - amax
+                    nev += 1
+                    if L < -700.0:
+                        continue
+                    e = fac * ws[i] * ws[j] * math.exp(L)
+                    xy = xi * xj
+                    x1 = 0.5 * (xi + xj)
+                    x2 = 0.5 * (xi * xi + xj * xj)
+                    Z += e
+                    ZXY += e * xy
+                    ZX += e * x1
+                    ZX2 += e * x2
+                    if xi > split and xj > split:
+                        Zd += e
+                        ZdXY += e * xy
+                        ZdX += e * x1
+                        ZdX2 += e * x2
+    Zo = Z - Zd
+    out[0] = amax + math.log(Z)
+    out[1] = ZXY / Z
+    out[2] = Zd / Z
+    out[3] = ZdXY / Zd if Zd > 0.0 else np.nan
+    out[4] = (ZXY - ZdXY) / Zo if Zo > 0.0 else np.nan
+    out[5] = ZX / Z
+    out[6] = ZX2 / Z
+    out[7] = nev
+    out[8] = ZdX / Zd if Zd > 0.0 else np.nan
+    out[9] = ZdX2 / Zd if Zd > 0.0 else np.nan
+    out[10] = (ZX - ZdX) / Zo if Zo > 0.0 else np.nan
+    out[11] = (ZX2 - ZdX2) / Zo if Zo > 0.0 else np.nan
+    return out
+
+
+@njit(cache=True)
+def poly_saddle_moments(p1, p2, p3, c):
+    """Gaussian-mixture evaluation of the moments of the polynomial pair action (layout of
+    :func:`poly_exact_moments`; entries 0-6 reproduce :func:`saddle_moments` for p2 = 0).
+
+    Origin basin: Laplace at the corner, Z_o = 1/p1^2, <X>_o = 1/p1, <X^2>_o = 2/p1^2,
+    <XY>_o = 1/p1^2. Droplet basin: Gaussian at (X+, X+) with H = [[H11, -c], [-c, H11]],
+    H11 = 2 p2 + 6 p3 X+; Var X = H11/det H, Cov(X, Y) = c/det H.
+    """
+    out = np.empty(12)
+    logzo = -2.0 * math.log(p1)
+    xy_o = 1.0 / (p1 * p1)
+    x_o = 1.0 / p1
+    x2_o = 2.0 / (p1 * p1)
+    out[10] = x_o
+    out[11] = x2_o
+    out[7] = 0.0
+    out[4] = xy_o
+    xp, xm = poly_side_minimum(p1, p2, p3, c)
+    if math.isnan(xp):
+        out[0] = logzo
+        out[1] = xy_o
+        out[2] = 0.0
+        out[3] = np.nan
+        out[5] = x_o
+        out[6] = x2_o
+        out[8] = np.nan
+        out[9] = np.nan
+        return out
+    h11 = 2.0 * p2 + 6.0 * p3 * xp
+    det = h11 * h11 - c * c
+    logzd = -poly_pair_action(xp, xp, p1, p2, p3, c) + math.log(2.0 * math.pi) - 0.5 * math.log(det)
+    xy_d = xp * xp + c / det
+    x2_d = xp * xp + h11 / det
+    m = max(logzo, logzd)
+    wo = math.exp(logzo - m)
+    wd = math.exp(logzd - m)
+    f = wd / (wo + wd)
+    out[0] = m + math.log(wo + wd)
+    out[1] = (1.0 - f) * xy_o + f * xy_d
+    out[2] = f
+    out[3] = xy_d
+    out[5] = (1.0 - f) * x_o + f * xp
+    out[6] = (1.0 - f) * x2_o + f * x2_d
+    out[8] = xp
+    out[9] = x2_d
+    return out
+
+
+@njit(cache=True)
+def zero_pair_action(W0, V0, P, gamma, kappa, q4):
+    """Action of the real zero-frequency pair (W_0, V_0) in the full mean-field action:
+    (P/2)(W0^2 + V0^2) + P (gamma/6)(W0^6 + V0^6) + kappa s0^2 + q4 s0^4, s0 = W0 + V0."""
+    s = W0 + V0
+    s2 = s * s
+    return (0.5 * P * (W0 * W0 + V0 * V0) + P * (gamma / 6.0) * (W0 ** 6 + V0 ** 6)
+            + kappa * s2 + q4 * s2 * s2)
+
+
+@njit(cache=True)
+def zero_pair_moments(P, gamma, kappa, q4, gl_x, gl_w):
+    """Moments of the zero pair under exp(-:func:`zero_pair_action`) on R^2 (measure dW0 dV0).
+
+    Integrated in s = W0 + V0, d = W0 - V0 (W0^2 + V0^2 = (s^2 + d^2)/2) by composite
+    Gauss-Legendre on [-L_s, L_s] x [-L_d, L_d] with 24 panels per axis. The integrand is
+    bounded by exp(-(P/4 + kappa) s^2 - (P/4) d^2) (kappa, q4 >= 0) and by
+    exp(-P gamma (s^6 + d^6)/192) (power means: W0^6 + V0^6 >= (s^2 + d^2)^3/32), so each
+    half-width is where the tighter bound reaches e^-80.
+
+    Returns ``out``: 0 <s0^2>, 1 <s0^4>, 2 <W0^2> (= <V0^2>), 3 <W0 V0>.
+    """
+    out = np.empty(4)
+    ls = math.sqrt(80.0 / (0.25 * P + kappa))
+    ld = math.sqrt(80.0 / (0.25 * P))
+    if gamma > 0.0:
+        lg = (80.0 * 192.0 / (P * gamma)) ** (1.0 / 6.0)
+        ls = min(ls, lg)
+        ld = min(ld, lg)
+    npan = 24
+    es = np.empty(npan + 1)
+    ed = np.empty(npan + 1)
+    for k in range(npan + 1):
+        es[k] = -ls + 2.0 * ls * k / npan
+        ed[k] = -ld + 2.0 * ld * k / npan
+    ss, wss = axis_nodes(es, gl_x, gl_w)
+    dd, wdd = axis_nodes(ed, gl_x, gl_w)
+    Z = 0.0
+    Z2 = 0.0
+    Z4 = 0.0
+    ZW = 0.0
+    ZWV = 0.0
+    for i in range(ss.shape[0]):
+        s = ss[i]
+        for j in range(dd.shape[0]):
+            d = dd[j]
+            W0 = 0.5 * (s + d)
+            V0 = 0.5 * (s - d)
+            e = wss[i] * wdd[j] * math.exp(-zero_pair_action(W0, V0, P, gamma, kappa, q4))
+            Z += e
+            Z2 += e * s * s
+            Z4 += e * s * s * s * s
+            ZW += e * 0.5 * (W0 * W0 + V0 * V0)
+            ZWV += e * W0 * V0
+    out[0] = Z2 / Z
+    out[1] = Z4 / Z
+    out[2] = ZW / Z
+    out[3] = ZWV / Z
     return out

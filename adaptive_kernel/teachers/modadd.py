@@ -30,6 +30,114 @@ Phases (documented thresholds, see :meth:`ModularAddition.observables`):
 * GMFL-I (1): it carries at least half, and the origin basin still has weight >= 1/P;
 * GMFL-II (2): the origin basin weight 1 - f has dropped below 1/P (its free energy is more
   than log P above the droplet basin's).
+
+Actions
+-------
+``action="ek"`` (default) is the action above: the paper's equivalent-kernel (EK) form,
+which keeps only the data term of the single-neuron action (bit-for-bit the behaviour of
+earlier versions). ``action="full"`` keeps the second kernel term of THEORY.md sections 1
+and 5 as well, in a mean field over Fourier modes. It needs ``normalization="derived"``.
+
+Derivation of the full action
+-----------------------------
+**Kernel term.** Integrating out the read-outs, -log p of the read-in weights contains, per
+output channel p, (1/2) y_p^T (Q + sigma2)^-1 y_p + (1/2) log det(Q + sigma2) with
+Q = (sigma_a2/N) sum_i phi_i phi_i^T. Adding one neuron (dQ = (sigma_a2/N) phi phi^T) gives
+the single-neuron action
+
+.. math:: S[w] = |w|^2/2 + \Gamma - \frac{\sigma_a^2}{2N}\sum_p (\bar t_p\cdot\phi)^2
+          + \frac{P\sigma_a^2}{2N}\,\phi^T (Q + \sigma^2)^{-1}\phi ,
+
+phi_nm = (w_n + wt_m)^2 the neuron's activations on the P^2 inputs. The EK action drops the
+last term.
+
+**Fourier projection.** In the normalised 2-D basis e_kk'(n, m) = P^-1 exp(-2 pi i (kn + k'm)/P)
+the components c_kk' = <e_kk', phi> of one neuron are (W_-k = conj W_k; W_0, V_0 real)
+
+* c_kk' = 2 P W_k V_k'  (k, k' != 0), so |c_kk'|^2 = 4 P^2 X_k Y_k';
+* c_k0 = P (2 W_k s0 + C_k), c_0k = P (2 V_k s0 + D_k)  (k != 0), with s0 = W_0 + V_0 and
+  C_k = sum_{k1 + k2 = k; k1, k2 != 0} W_k1 W_k2 (D_k the same with V): the W-only part
+  w_n^2 of phi, whose harmonics include the second harmonic W_{k/2}^2 of every mode;
+* c_00 = P (s0^2 + 2 Sx + 2 Sy), Sx = sum_{pairs} X_j (sum over the (P-1)/2 complex pairs).
+
+The shift symmetries n -> n + a, m -> m + b of the single-neuron law (and the permutation of
+output channels) make Q diagonal in this basis; its eigenvalues fall into classes (multiplying
+k, k' by q != 0 maps a class onto itself):
+
+* target (k, k) and "difference" (k, -k) modes: the same Lambda = 4 P^2 sigma_a2 <X Y>
+  (|c_{k,-k}|^2 = 4 P^2 X_k Y_k as well; the square network cannot tell n + m from n - m);
+* off-target (k, k'), k' != 0, +-k: lambda_o = 4 P^2 sigma_a2 <X>^2;
+* (k, 0) and (0, k): lambda_1 = sigma_a2 P^2 [<X^2> + 4 (M - 1) <X>^2 + 4 <X><s0^2>],
+  M = (P - 1)/2;
+* (0, 0): lambda_00 = sigma_a2 P^2 <T^2>, T = s0^2 + 2 (Sx + Sy) (contains the mean <T>^2).
+
+Under the Gaussian prior these are the NNGP eigenvalues 4 sigma_a2, 4 sigma_a2,
+sigma_a2 (2P + 4) and sigma_a2 (4P^2 + 4P + 4).
+
+**Phase average.** The prior, Gamma and the data term depend only on |W_k|, |V_k|; the
+kernel term also contains phase-dependent products (W_k1 W_k2 conj(W_k3 W_k4), ...). Averaged
+over independent uniform phases of the pairs (and W_0, V_0 fixed), the quadratic form is
+
+.. math:: \langle\phi^T(Q+\sigma^2)^{-1}\phi\rangle_\theta
+   = 16 P^2 [a_T \textstyle\sum_j X_jY_j + a_o (S_xS_y - \sum_j X_jY_j)]
+   + P^2 a_1 [8 s_0^2 (S_x+S_y) + 8S_x^2 - 6\sum_j X_j^2 + 8S_y^2 - 6\sum_j Y_j^2]
+   + P^2 a_{00} (s_0^2 + 2S_x + 2S_y)^2,
+
+a_T = 1/(Lambda + sigma2) = r/sigma2, a_o = 1/(lambda_o + sigma2), a_1 = 1/(lambda_1 + sigma2),
+a_00 = 1/(lambda_00 + sigma2) (:func:`kernel_term_phase_average`; <|C_k|^2> summed over k is
+8 Sx^2 - 6 sum_j X_j^2: all pairings except k1 = -k2, with the diagonal k1 = k2 counted once).
+
+**Mean field over modes.** The cross-mode products Sx Sy, Sx^2, (Sx + Sy)^2 are sums over
+M pairs; at large M they concentrate (a saddle point on the collective variables), which is
+the product ansatz p = prod_j p_j(X_j, Y_j) x p_0(W_0, V_0) with each factor in the mean
+field <.> of the others (the Gibbs-Bogoliubov optimum among product laws). With
+g = sigma_a2 P^3/N and m = <X> = <Y>, every complex pair has
+
+.. math:: A(X, Y) = p_1 (X+Y) + p_2 (X^2+Y^2) + \frac{P\gamma}{3}(X^3+Y^3) - c\,XY,
+
+* p1 = P + 8 g a_o (M - 1) m + 4 g a_1 (<s0^2> + 2 (M - 1) m) + 2 g a_00 (<s0^2> + 4 (M - 1) m)
+  (linear field from the other modes),
+* p2 = g a_1 + 2 g a_00                                 (the pair's own second harmonic and
+  its (0, 0) component),
+* c = 4 g (r/sigma2)^2 - 8 g a_T - 4 g a_00 = 2 P u r^2 - 8 g r/sigma2 - 4 g a_00,
+
+and the zero pair (real W_0, V_0; measure dW_0 dV_0) has
+(P/2)(W_0^2 + V_0^2) + P (gamma/6)(W_0^6 + V_0^6) + kappa s0^2 + (g/2) a_00 s0^4 with
+kappa = 4 g M m (2 a_1 + a_00). The EK action is p1 = P, p2 = 0, c = 2 P u r^2
+(``extra=0`` in :func:`full_coefficients`). On the target modes the kernel term cancels a
+fraction 2 sigma2/r = 2 (Lambda + sigma2) of the data term's attraction: the effective
+coupling is u r^2 (1 - 2 (Lambda + sigma2)) (repulsive when Lambda + sigma2 > 1/2).
+
+Sizes (solutions of this module; fields as fractions of P). Langevin setting P = 17,
+N = 289, sigma_a2 = 0.01, gamma = 1, sigma2 = 0.1 (GFL): field (p1 - P)/P = 0.303 =
+0.212 (off-target) + 0.087 ((k, 0), (0, k)) + 0.004 ((0, 0)), of which the zero-pair part
+<s0^2> is 0.010; p2/P = 0.032; the kernel term on the target modes leaves c = 0.74 c_EK.
+Fig. 3 setting (P = 401, N = 1000, gamma = 1e-4, sigma2 = 0.15, mixed phase): at the
+droplet saddle X+ = 175 the EK attraction c_EK X+^2 = 5.2e5 is reduced to 3.4e5 by the
+target term, and the droplet's own (k, 0)/(0, k) components (its second harmonic) cost
+5.1e4, against 1.2e3 from the off-target field and 7.5e2 from (0, 0); in GFL the fields are
+0.0087 (off-target), 0.0083 ((k, 0)) and 1e-4 ((0, 0)). So the (k, 0)/(0, k) pieces are
+*not* subleading -- a third of the GFL field, and the main new cost of a droplet -- and all
+pieces are kept. Only (0, 0) is small (its eigenvalue contains the mean <T>^2, so
+a_00 << a_o); it is kept as well (it costs nothing).
+
+**Self-consistency.** The eigenvalues are those of the product law: Lambda = 4 P^2 sigma_a2
+<XY>, lambda_o, lambda_1, lambda_00 as above from the pair moments <X>, <X^2>, <XY> and the
+zero-pair moments <s0^2>, <s0^4> (:func:`full_eigenvalues`), and r = sigma2/(Lambda + sigma2).
+The solver state is the mode state y = (P<X>, lambda_1/(sigma_a2 P), lambda_00/(sigma_a2 P^2),
+P<s0^2>) (all O(1) under the prior; vector path of :mod:`adaptive_kernel.solver`); for each y
+the residual r*(y) solves the GPR equation by Brent's method on [0, 1] (:func:`residual_at`),
+which copes with the exponential steepness of the mixed phase, and at the root the droplet
+weight is fixed by the GPR relation (:func:`pinned_mixture`) so that the map y -> T(y) stays
+smooth. The pair is integrated exactly in 2-D (:func:`_modadd_kernels.poly_exact_moments`,
+the EK panel layout with the general Hessian) or by the Gaussian mixture (``saddle``), the
+zero pair by a 2-D Gauss-Legendre rule.
+
+Approximations beyond the EK theory's: phase correlations between modes are neglected
+(phase-dependent terms average to zero under independent phases), and the product ansatz
+lets one neuron be a droplet in several modes independently; both are controlled by
+1/M in GFL. Like the EK theory it is the N -> inf mean field (finite-N corrections of the
+GPR relation are not included).
 """
 from __future__ import annotations
 
@@ -37,6 +145,7 @@ import math
 
 import numpy as np
 
+from ..errors import ParameterError
 from ..validation import Constraint
 from . import _modadd_kernels as K
 from .base import GFL, GMFL_I, GMFL_II, Teacher
@@ -49,6 +158,10 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(GL_ORDER)
 
 METHODS = ("exact", "saddle")
 NORMALIZATIONS = ("derived", "paper")
+ACTIONS = ("ek", "full")
+#: Gauss-Legendre order per panel of the zero-pair quadrature (24 panels per axis).
+ZERO_GL_ORDER = 12
+_ZGL_X, _ZGL_W = np.polynomial.legendre.leggauss(ZERO_GL_ORDER)
 
 #: Phase thresholds (documented in the README and the HDF5 attributes).
 GMFL1_DROPLET_SHARE = 0.5
@@ -94,6 +207,224 @@ def eigenvalue_factor(P: int, sigma_a2: float, normalization: str) -> float:
     return 4.0 * P * P * sigma_a2 if normalization == "derived" else sigma_a2
 
 
+
+# ---------------------------------------------------------------------------------------
+# full mean-field action (action="full"); derivation in the module docstring
+# ---------------------------------------------------------------------------------------
+def _is_full(params) -> bool:
+    return params.get("action", "ek") == "full"
+
+
+def kernel_term_phase_average(X, Y, W0, V0, P, aT, ao, a1, a00) -> float:
+    """phi^T (Q + sigma2)^-1 phi of one neuron averaged over independent uniform phases.
+
+    Parameters
+    ----------
+    X, Y : array_like
+        |W_k|^2, |V_k|^2 of the (P - 1)/2 complex pairs k = 1 .. (P - 1)/2.
+    W0, V0 : float
+        The real zero-frequency amplitudes.
+    P : int
+    aT, ao, a1, a00 : float
+        1/(lambda + sigma2) of the target and difference modes (k, +-k), the off-target
+        modes (k, k'), the (k, 0)/(0, k) modes and the (0, 0) mode.
+
+    Returns
+    -------
+    float
+        16 P^2 [aT sum XY + ao (Sx Sy - sum XY)] + P^2 a1 [8 s0^2 (Sx + Sy) + 8 Sx^2
+        - 6 sum X^2 + 8 Sy^2 - 6 sum Y^2] + P^2 a00 (s0^2 + 2 Sx + 2 Sy)^2 (module docstring).
+    """
+    X = np.asarray(X, float)
+    Y = np.asarray(Y, float)
+    Sx, Sy, sxy = X.sum(), Y.sum(), float(np.dot(X, Y))
+    s2 = (W0 + V0) ** 2
+    return float(16.0 * P * P * (aT * sxy + ao * (Sx * Sy - sxy))
+                 + P * P * a1 * (8.0 * s2 * (Sx + Sy) + 8.0 * Sx * Sx - 6.0 * np.dot(X, X)
+                                 + 8.0 * Sy * Sy - 6.0 * np.dot(Y, Y))
+                 + P * P * a00 * (s2 + 2.0 * Sx + 2.0 * Sy) ** 2)
+
+
+def full_coefficients(P, N, sigma_a2, gamma, sigma2, r, m, lam1, lam00, s2, extra=1.0) -> dict:
+    """Coefficients of the mean-field pair and zero-pair actions of ``action="full"``.
+
+    Parameters
+    ----------
+    P, N, sigma_a2, gamma, sigma2 : float
+        Physical parameters.
+    r : float
+        Residual fraction (sigma2 tbar = -r y); 1/(Lambda + sigma2) = r/sigma2.
+    m : float
+        <X> = <|W_k|^2> of the other pairs (mean field).
+    lam1, lam00 : float
+        Kernel eigenvalues of the (k, 0)/(0, k) modes and of the (0, 0) mode.
+    s2 : float
+        <s0^2>, s0 = W_0 + V_0.
+    extra : float
+        Factor on the (Q + sigma2)^-1 term: 1 full action, 0 the EK action.
+
+    Returns
+    -------
+    dict
+        ``p1, p2, p3, c`` of A(X, Y) = p1 (X+Y) + p2 (X^2+Y^2) + p3 (X^3+Y^3) - c XY;
+        ``kappa, q4`` of the zero pair; the inverse gaps ``aT, ao, a1, a00``; ``g``.
+    """
+    g = sigma_a2 * P ** 3 / N
+    M = 0.5 * (P - 1)
+    aT = r / sigma2
+    ao = 1.0 / (4.0 * P * P * sigma_a2 * m * m + sigma2)
+    a1 = 1.0 / (lam1 + sigma2)
+    a00 = 1.0 / (lam00 + sigma2)
+    return {
+        "p1": P + extra * (8.0 * g * ao * (M - 1.0) * m + 4.0 * g * a1 * (s2 + 2.0 * (M - 1.0) * m)
+                           + 2.0 * g * a00 * (s2 + 4.0 * (M - 1.0) * m)),
+        "p2": extra * (g * a1 + 2.0 * g * a00),
+        "p3": P * gamma / 3.0,
+        "c": 4.0 * g * r * r / (sigma2 * sigma2) - extra * (8.0 * g * aT + 4.0 * g * a00),
+        "kappa": extra * 4.0 * g * M * m * (2.0 * a1 + a00),
+        "q4": extra * 0.5 * g * a00,
+        "aT": aT, "ao": ao, "a1": a1, "a00": a00, "g": g,
+    }
+
+
+_POLY_KEYS = ("logZ", "XY", "droplet_fraction", "XY_droplet", "XY_origin", "X", "X2", "evaluations",
+              "X_droplet", "X2_droplet", "X_origin", "X2_origin")
+
+
+def poly_pair_moments(coef, method="exact") -> dict:
+    """Moments of one complex pair under exp(-A) with the polynomial pair action ``coef``
+    (:func:`_modadd_kernels.poly_exact_moments` or ``poly_saddle_moments``)."""
+    args = (float(coef["p1"]), float(coef["p2"]), float(coef["p3"]), float(coef["c"]))
+    if method == "exact":
+        out = K.poly_exact_moments(*args, _GL_X, _GL_W)
+    elif method == "saddle":
+        out = K.poly_saddle_moments(*args)
+    else:  # pragma: no cover - validated earlier
+        raise ValueError(method)
+    return dict(zip(_POLY_KEYS, (float(o) for o in out)))
+
+
+def zero_pair_moments(P, gamma, coef) -> dict:
+    """<s0^2>, <s0^4>, <W_0^2>, <W_0 V_0> of the zero pair (exact 2-D quadrature)."""
+    z = K.zero_pair_moments(float(P), float(gamma), float(coef["kappa"]), float(coef["q4"]), _ZGL_X, _ZGL_W)
+    return {"s0sq": float(z[0]), "s0_4": float(z[1]), "X0": float(z[2]), "W0V0": float(z[3])}
+
+
+def pinned_mixture(mom, xy_target) -> dict:
+    """Pair moments with the droplet weight f set so that <XY> = ``xy_target``.
+
+    The pair distribution is the mixture (1 - f) p_origin + f p_droplet of its two basins.
+    At a root of the GPR equation, <XY> = Lambda/(4 P^2 sigma_a2) with
+    Lambda = sigma2 (1 - r)/r; the basin-conditional moments are smooth in r, while the
+    weight f depends on it exponentially (as exp(-P x action gap)). Taking f from the GPR
+    relation, f = (xy_target - <XY>_o)/(<XY>_d - <XY>_o), is exact at the root and removes
+    the amplification of the root's rounding error into f (a factor ~1e6 at P = 401 in the
+    mixed phase). Unchanged if a basin has no weight.
+    """
+    need = ("XY_droplet", "XY_origin", "X_droplet", "X2_droplet", "X_origin", "X2_origin")
+    if not all(math.isfinite(mom[k]) for k in need) or mom["XY_droplet"] <= mom["XY_origin"]:
+        return mom
+    f = (xy_target - mom["XY_origin"]) / (mom["XY_droplet"] - mom["XY_origin"])
+    f = min(max(f, 0.0), 1.0)
+    out = dict(mom)
+    out["droplet_fraction"] = f
+    for k in ("XY", "X", "X2"):
+        out[k] = (1.0 - f) * mom[k + "_origin"] + f * mom[k + "_droplet"]
+    return out
+
+
+def full_eigenvalues(P, sigma_a2, mom) -> dict:
+    """Kernel eigenvalues of the product (mean-field) distribution with moments ``mom``.
+
+    Lambda (target (k, k) and (k, -k)) = 4 P^2 sigma_a2 <XY>; off-target (k, k'),
+    k' != +-k: 4 P^2 sigma_a2 <X>^2; (k, 0) and (0, k): sigma_a2 P^2 [<X^2> +
+    4 (M - 1) <X>^2 + 4 <X> <s0^2>]; (0, 0): sigma_a2 P^2 <T^2>, T = s0^2 + 2 U,
+    U = sum over pairs of X + Y.
+    """
+    M = 0.5 * (P - 1)
+    m, X2, XY = mom["X"], mom["X2"], mom["XY"]
+    U1 = 2.0 * M * m
+    U2 = M * (2.0 * X2 + 2.0 * XY) + 4.0 * M * (M - 1.0) * m * m
+    return {
+        "target": 4.0 * P * P * sigma_a2 * XY,
+        "offtarget": 4.0 * P * P * sigma_a2 * m * m,
+        "one": sigma_a2 * P * P * (X2 + 4.0 * (M - 1.0) * m * m + 4.0 * m * mom["s0sq"]),
+        "zero": sigma_a2 * P * P * (mom["s0_4"] + 4.0 * mom["s0sq"] * U1 + 4.0 * U2),
+    }
+
+
+#: Inner state of ``action="full"`` (scaled to O(1) at the GP state): P<X>,
+#: lambda_1/(sigma_a2 P), lambda_00/(sigma_a2 P^2), P<s0^2>.
+INNER_STATE = ("P_mean_X", "lambda1_scaled", "lambda00_scaled", "P_mean_s0sq")
+
+
+def inner_prior_state(P) -> np.ndarray:
+    """Inner state of the Gaussian prior (NNGP): P<X> = 1, lambda_1 = sigma_a2 (2P + 4),
+    lambda_00 = sigma_a2 (4P^2 + 4P + 4), P<s0^2> = 2."""
+    return np.array([1.0, 2.0 + 4.0 / P, 4.0 + 4.0 / P + 4.0 / P ** 2, 2.0])
+
+
+def _mode_state(y, P, sa2):
+    """(m, lambda_1, lambda_00, <s0^2>) from the scaled mode state y (clipped at 0)."""
+    y = np.maximum(np.asarray(y, float), 0.0)  # moments and eigenvalues are >= 0; keeps the map defined
+    return y[0] / P, y[1] * sa2 * P, y[2] * sa2 * P * P, y[3] / P
+
+
+def _image(P, sa2, sigma2, mom):
+    lam = full_eigenvalues(P, sa2, mom)
+    ty = np.array([P * mom["X"], lam["one"] / (sa2 * P), lam["zero"] / (sa2 * P * P), P * mom["s0sq"]])
+    return lam, sigma2 / (lam["target"] + sigma2), ty
+
+
+def full_evaluate(r, y, params, sigma2, extra=1.0) -> tuple:
+    """Coefficients, moments, eigenvalues and the images (T_r, T_y) at residual r and
+    scaled mode state y (:data:`INNER_STATE`), by plain quadrature (no pinning)."""
+    P, N, sa2, gamma = params["P"], params["N"], params["sigma_a2"], params["gamma"]
+    coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *_mode_state(y, P, sa2), extra)
+    mom = poly_pair_moments(coef, params["method"])
+    mom.update(zero_pair_moments(P, gamma, coef))
+    lam, tr, ty = _image(P, sa2, sigma2, mom)
+    return coef, mom, lam, tr, ty
+
+
+def residual_at(y, params, sigma2, extra=1.0) -> dict:
+    """Solve the GPR equation r = sigma2/(Lambda(r, y) + sigma2) for r at fixed mode state y.
+
+    F(r) = r - T(r) is < 0 at r = 0 (T > 0) and >= 0 at r = 1 (T <= 1), so Brent's method
+    on [0, 1] finds the root however steep T is (in the mixed phase the droplet weight,
+    hence Lambda, depends exponentially on r). One pair quadrature per evaluation; the
+    zero pair does not depend on r. At the root the pair moments are taken with the
+    droplet weight fixed by the GPR relation (:func:`pinned_mixture`).
+
+    Returns
+    -------
+    dict
+        ``r``, ``coef``, ``mom``, ``lam``, ``T_r`` (sigma2/(Lambda + sigma2) at the root),
+        ``T_inner`` (the image of y), ``nfev``.
+    """
+    from scipy import optimize
+
+    P, N, sa2, gamma = params["P"], params["N"], params["sigma_a2"], params["gamma"]
+    state = _mode_state(y, P, sa2)
+    zero = zero_pair_moments(P, gamma, full_coefficients(P, N, sa2, gamma, sigma2, 1.0, *state, extra))
+    c4 = 4.0 * P * P * sa2
+
+    def F(r):
+        coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *state, extra)
+        return r - sigma2 / (c4 * poly_pair_moments(coef, params["method"])["XY"] + sigma2)
+
+    r, info = optimize.brentq(F, 0.0, 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200,
+                              full_output=True, disp=False)
+    coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *state, extra)
+    mom = poly_pair_moments(coef, params["method"])
+    if r > 0.0:
+        mom = pinned_mixture(mom, sigma2 * (1.0 - r) / (r * c4))
+    mom.update(zero)
+    lam, tr, ty = _image(P, sa2, sigma2, mom)
+    return {"r": float(r), "coef": coef, "mom": mom, "lam": lam, "T_r": tr, "T_inner": ty,
+            "nfev": info.function_calls}
+
+
 class ModularAddition(Teacher):
     """Modular addition mod P, square activation, sextic Fourier weight decay."""
 
@@ -108,9 +439,26 @@ class ModularAddition(Teacher):
         "gamma": Constraint("real", low=0, low_open=True, doc="sextic Fourier weight decay strength"),
         "normalization": Constraint("choice", choices=NORMALIZATIONS, doc="target eigenvalue: derived or paper"),
         "method": Constraint("choice", choices=METHODS, doc="exact 2-D quadrature or saddle point"),
+        "action": Constraint("choice", choices=ACTIONS,
+                             doc="single-neuron action: ek (the paper's data term only) or full "
+                                 "(with the (Q + sigma2)^-1 kernel term, mean field over Fourier modes)"),
     }
     defaults = {"P": 401, "N": 1000, "sigma_a2": 0.002 / 1000, "gamma": 1e-4,
-                "normalization": "derived", "method": "exact"}
+                "normalization": "derived", "method": "exact", "action": "ek"}
+
+    # -- parameters -------------------------------------------------------------
+    def check_params(self, params):
+        """``action="full"`` is derived with the Gram-matrix eigenvalue only."""
+        if params.get("action") == "full" and params.get("normalization") != "derived":
+            raise ParameterError("action 'full' is derived with the Gram-matrix eigenvalue "
+                                 "Lambda = 4 P^2 sigma_a2 <XY>; it requires normalization 'derived' "
+                                 f"(got {params.get('normalization')!r})")
+        return params
+
+    def state_labels(self, params):
+        """('residual',) for the EK action; the mode state :data:`INNER_STATE` for the full
+        action (the residual is then solved inside the map, see :func:`residual_at`)."""
+        return INNER_STATE if _is_full(params) else self.state_names
 
     # -- physics ----------------------------------------------------------------
     def effective_interaction(self, params, sigma2):
@@ -127,11 +475,16 @@ class ModularAddition(Teacher):
         return eigenvalue_factor(params["P"], params["sigma_a2"], params["normalization"]) * m["XY"]
 
     def initial_state(self, params, sigma2):
+        if _is_full(params):
+            return inner_prior_state(params["P"])
         lam = eigenvalue_factor(params["P"], params["sigma_a2"], params["normalization"]) / params["P"] ** 2
         return np.array([sigma2 / (lam + sigma2)])
 
     def fixed_point_map(self, x, params, sigma2):
-        """T(r) = sigma2 / (Lambda(r) + sigma2)."""
+        """T(r) = sigma2 / (Lambda(r) + sigma2); for ``action="full"`` the image of the mode
+        state y at the residual r*(y) that solves the GPR equation (:func:`residual_at`)."""
+        if _is_full(params):
+            return residual_at(np.asarray(x, float), params, sigma2)["T_inner"]
         r = float(x[0])
         return np.array([sigma2 / (self.eigenvalue(r, params, sigma2) + sigma2)])
 
@@ -140,6 +493,8 @@ class ModularAddition(Teacher):
         return 0.0, 1.0
 
     def observables(self, x, params, sigma2):
+        if _is_full(params):
+            return self._full_observables(x, params, sigma2)
         r = float(x[0])
         P = params["P"]
         u = self.effective_interaction(params, sigma2)
@@ -170,12 +525,55 @@ class ModularAddition(Teacher):
             "phase": phase,
         }
 
+    def _full_observables(self, x, params, sigma2):
+        P = params["P"]
+        sol = residual_at(np.asarray(x, float), params, sigma2)
+        r, coef, mom, lam = sol["r"], sol["coef"], sol["mom"], sol["lam"]
+        f = mom["droplet_fraction"]
+        share = f * mom["XY_droplet"] / mom["XY"] if f > 0 else 0.0
+        xp, xm = K.poly_side_minimum(coef["p1"], coef["p2"], coef["p3"], coef["c"])
+        gap = (K.poly_pair_action(xp, xp, coef["p1"], coef["p2"], coef["p3"], coef["c"])
+               if not math.isnan(xp) else math.inf)
+        if share < GMFL1_DROPLET_SHARE:
+            phase = GFL
+        elif 1.0 - f >= gmfl2_origin_weight(P):
+            phase = GMFL_I
+        else:
+            phase = GMFL_II
+        return {
+            "u": self.effective_interaction(params, sigma2),
+            "residual": r,
+            "learned": 1.0 - r,
+            "lambda": 4.0 * P * P * params["sigma_a2"] * mom["XY"],
+            "droplet_fraction": f,
+            "droplet_share": share,
+            "action_gap": gap,
+            "phi_star": xp,
+            "mean_X": mom["X"],
+            "mean_X0": mom["X0"],
+            "lambda_offtarget": lam["offtarget"],
+            "lambda_1": lam["one"],
+            "lambda_00": lam["zero"],
+            "coupling": coef["c"] / (2.0 * P),
+            "field": coef["p1"] / P - 1.0,
+            "quartic": coef["p2"] / P,
+            "P_mean_X": P * mom["X"],
+            "mean_s0sq": mom["s0sq"],
+            "phase": phase,
+        }
+
     def landscape_grid(self, params):
         """Phi = Psi = |W_k|^2 from 0 to 1.6 x the degenerate minimum sqrt(3/gamma)."""
         return np.linspace(0.0, 1.6 * math.sqrt(3.0 / params["gamma"]), 481)
 
     def landscape(self, x, params, sigma2, grid):
-        """Per-k action at Phi = Psi divided by P: Phi - u r^2 Phi^2 + (gamma/3) Phi^3."""
+        """Per-k action at Phi = Psi divided by P: Phi - u r^2 Phi^2 + (gamma/3) Phi^3
+        (``action="full"``: A(Phi, Phi)/(2P) of the mean-field pair action)."""
+        if _is_full(params):
+            P = params["P"]
+            c = residual_at(np.asarray(x, float), params, sigma2)["coef"]
+            phi = np.asarray(grid, float)
+            return (c["p1"] * phi + (c["p2"] - 0.5 * c["c"]) * phi ** 2 + c["p3"] * phi ** 3) / P
         v = self.effective_interaction(params, sigma2) * float(x[0]) ** 2
         return K.landscape_rows(np.asarray(grid, float), float(params["P"]), np.array([v]), params["gamma"])[0]
 
