@@ -5,12 +5,35 @@ machine's measured matrix-multiply rate (roofline), in one run.
     python benchmarks/bench_langevin.py [--repeat 5] [--json out.json]
 
 PyTorch is needed only here (``pip install torch==2.13.0``); it is not a dependency of the
-package. One MALA step of an ensemble member does two GEMMs of 2 n N d flops each
-(Z = X W^T and dU/dW = G^T X) plus O(n N) element-wise work (erf, exp, products), and
-evaluates the potential at the proposal. The roofline time of a step is
-4 n N d / R, with R the best double-precision GEMM rate measured in this run (a large
-square product and the step's own GEMM shapes); the roofline fraction is that time over the
-measured time of a step. Timings are the best of ``--repeat`` blocks (the machine may be
+package.
+
+One MALA step of one network does one potential-and-gradient evaluation (at the proposal;
+on acceptance it becomes the current state's, so the next step does not redo it), in both
+implementations:
+
+* two GEMMs of 2 n N d flops each: Z = X W^T and dU/dW = G^T X;
+* O(n N) element-wise work: erf(Z), exp(-Z^2), f = erf(Z) a, the residual, dU/da, G;
+* O(N d) vector work: the noise, the proposal, the prior, the reverse-move density.
+
+This package (``simulations.sampler.LangevinSampler`` on ``simulations.models.CubicNetwork``):
+the members are split over the threads, each thread with single-threaded BLAS running
+noise (Box-Muller), proposal, potential and reverse move for its own members; the
+potential sweeps the data rows in chunks (GEMM, one fused numba pass for erf, exp, residual,
+dU/da and G, GEMM). PyTorch: batched tensor operations on all threads (``torch.bmm``,
+``torch.erf``, ...).
+
+Flop count of the roofline: 4 n N d per network step (the two GEMMs only; the element-wise
+and vector work is not counted, and nothing that the algorithm does not need is counted).
+The roofline time of an ensemble step is 4 n N d S / R, with R the best GEMM rate of the
+same precision measured in this run on all threads (NumPy's BLAS on a 2000^3 product, as
+one multi-threaded product and as one single-threaded product per thread at the same time,
+and on the step's own GEMM shapes); the roofline fraction is that time over the measured
+time of a step.
+
+Timings: ``--repeat`` blocks of each implementation and of each GEMM-rate measurement,
+interleaved (ours, PyTorch, GEMMs, ours, ...) so that all see the same machine load, with a
+short pause before each (PyTorch's OpenMP threads keep spinning after a parallel region);
+the best block is reported, with the median and the worst as the spread (the machine may be
 shared).
 """
 from __future__ import annotations
@@ -36,30 +59,35 @@ SIZES = [  # (label, N, d, n, ensemble members S, steps per timing block)
 PHYS = dict(sigma_w2=0.5, eps=-0.3, sigma2=0.2)
 
 
-def _best(fn, repeat):
-    fn()
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def gemm_blocks(shapes, threads, dtype=np.float64):
+    """{label: (flops, block)}: NumPy's BLAS on a 2000^3 product, (a) one product on all
+    threads, (b) one single-threaded product per thread, concurrently (as the sampler uses
+    BLAS), and (a) on the given (m, k, n) shapes (each block repeated to last about as long
+    as the square one)."""
+    from simulations._blas import run_parallel
 
-
-def gemm_rate(repeat, shapes):
-    """Best GF/s of NumPy's BLAS over a 2000^3 product and the given (m, k, n) shapes."""
     rng = np.random.default_rng(0)
-    rates = {}
-    A = rng.normal(size=(2000, 2000))
-    rates["square 2000"] = 2 * 2000 ** 3 / _best(lambda: A @ A, repeat) / 1e9
+    A = rng.normal(size=(2000, 2000)).astype(dtype)
+    As = [A.copy() for _ in range(threads)]
+    out = {"square 2000": (2.0 * 2000 ** 3, lambda: A @ A),
+           f"square 2000, {threads} x 1 thread": (2.0 * 2000 ** 3 * threads,
+                                                  lambda: run_parallel(lambda i: As[i] @ As[i],
+                                                                       [(i,) for i in range(threads)], threads))}
     for m, k, n in shapes:
-        X = rng.normal(size=(m, k))
-        Y = rng.normal(size=(k, n))
-        rates[f"{m}x{k}x{n}"] = 2 * m * k * n / _best(lambda: X @ Y, repeat) / 1e9
-    return rates
+        X = rng.normal(size=(m, k)).astype(dtype)
+        Y = rng.normal(size=(k, n)).astype(dtype)
+        reps = max(1, int(2000 ** 3 // (m * k * n)) // 4)
+
+        def blk(X=X, Y=Y, reps=reps):
+            for _ in range(reps):
+                X @ Y
+
+        out[f"{m}x{k}x{n}"] = (2.0 * m * k * n * reps, blk)
+    return out
 
 
-def ours(N, d, n, S, steps, repeat, dtype=np.float64):
+def ours(N, d, n, S, steps, dtype=np.float64):
+    """A timing block (steps ensemble steps) of this package's sampler; and its acceptance."""
     phys = dict(PHYS, N=N, d=d, n=n, sigma_a2=8.0 / N)
     m = CubicNetwork(phys, range(S), seed=0, dtype=dtype, n_test=8)
     smp = LangevinSampler(m, 0.05, [dynamics_rng(0, j, 0) for j in range(S)]).initialize()
@@ -70,16 +98,19 @@ def ours(N, d, n, S, steps, repeat, dtype=np.float64):
         for _ in range(steps):
             smp.step(check_stuck=False)
 
-    return _best(block, repeat) / steps, smp.acceptance.mean()
+    return block, smp
 
 
-def torch_impl(N, d, n, S, steps, repeat, threads):
+def torch_impl(N, d, n, S, steps, threads, dtype=np.float64):
+    """A timing block of the identical update in PyTorch (same data, same potential, same
+    preconditioned MALA proposal and acceptance, one potential-and-gradient evaluation per
+    step, the current state's U and gradient kept)."""
     import torch
 
     torch.set_num_threads(threads)
-    dt = torch.float64
+    dt = torch.float64 if dtype == np.float64 else torch.float32
     phys = dict(PHYS, N=N, d=d, n=n, sigma_a2=8.0 / N)
-    m = CubicNetwork(phys, range(S), seed=0, n_test=8)       # same data
+    m = CubicNetwork(phys, range(S), seed=0, n_test=8, dtype=dtype)       # same data
     X = torch.from_numpy(m.X)
     y = torch.from_numpy(m.y)
     s2 = phys["sigma2"]
@@ -122,12 +153,28 @@ def torch_impl(N, d, n, S, steps, repeat, threads):
     state = [W, a, U, gW, ga]
 
     def block():
-        for _ in range(steps):
-            *st, _acc = step(*state)
-            state[:] = st
+        with torch.no_grad():
+            for _ in range(steps):
+                *st, _acc = step(*state)
+                state[:] = st
 
-    with torch.no_grad():
-        return _best(block, repeat) / steps
+    return block
+
+
+def _interleaved(blocks, repeat, pause=0.3):
+    """{name: [seconds per block]}, the blocks run in turn (after one warm-up each), with a
+    pause before each: PyTorch's OpenMP threads spin for a while after a parallel region,
+    and would otherwise slow down whatever runs next."""
+    for fn in blocks.values():
+        fn()
+    out = {k: [] for k in blocks}
+    for _ in range(repeat):
+        for k, fn in blocks.items():
+            time.sleep(pause)
+            t0 = time.perf_counter()
+            fn()
+            out[k].append(time.perf_counter() - t0)
+    return out
 
 
 def main(argv=None):
@@ -135,40 +182,70 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-float32", action="store_true")
     args = ap.parse_args(argv)
     threads = len(os.sched_getaffinity(0))
+    try:
+        import torch
+        tv = torch.__version__
+    except ImportError:
+        tv = None
+        args.no_torch = True
+    dtypes = [np.float64] if args.no_float32 else [np.float64, np.float32]
     shapes = []
     for _, N, d, n, _, _ in SIZES:
-        shapes += [(n, d, N), (N, n, d)]
-    rates = gemm_rate(args.repeat, shapes)
-    R = max(rates.values())
-    print(f"machine: {threads} CPU(s); NumPy {np.__version__}; float64 GEMM rates (GF/s): "
-          + ", ".join(f"{k}: {v:.1f}" for k, v in rates.items()) + f"; roofline rate R = {R:.1f} GF/s")
-    out = {"threads": threads, "gemm_rates_gflops": rates, "roofline_gflops": R, "sizes": []}
+        shapes += [(n, d, N), (d, n, N)]
+    gemm = {np.float64: gemm_blocks(shapes, threads), np.float32: gemm_blocks([], threads, np.float32)}
+    # every timed block: the GEMM-rate blocks are interleaved with the step blocks, so that
+    # the roofline rate R is sampled under the same machine load as the steps
+    runs = []
     for label, N, d, n, S, steps in SIZES:
-        t_ours, acc = ours(N, d, n, S, steps, args.repeat)
-        t_ours32, _ = ours(N, d, n, S, steps, args.repeat, dtype=np.float32)
+        for dt in dtypes:
+            blk, smp = ours(N, d, n, S, steps, dt)
+            blocks = {"ours": blk}
+            if not args.no_torch:
+                blocks["torch"] = torch_impl(N, d, n, S, steps, threads, dt)
+            for k, (fl, g) in gemm[dt].items():
+                blocks["gemm " + k] = g
+            times = _interleaved(blocks, args.repeat)
+            runs.append((label, N, d, n, S, steps, dt, smp, times))
+            print(f"  timed {label}, {np.dtype(dt).name}", file=sys.stderr, flush=True)
+    rates = {}
+    for dt in dtypes:
+        for k, (fl, _) in gemm[dt].items():
+            best = min(min(r[8]["gemm " + k]) for r in runs if r[6] == dt)
+            rates.setdefault(np.dtype(dt).name, {})[k] = fl / best / 1e9
+    R = {name: max(v.values()) for name, v in rates.items()}
+    print(f"machine: {threads} CPU(s); NumPy {np.__version__}; PyTorch {tv}; GEMM rates on all threads (GF/s, "
+          "best of every block of the run): " + "; ".join(
+              name + " " + ", ".join(f"{k}: {v:.1f}" for k, v in r.items()) for name, r in rates.items())
+          + "; roofline rate R = " + ", ".join(f"{v:.1f} ({k})" for k, v in R.items()))
+    out = {"threads": threads, "gemm_rates_gflops": rates, "roofline_gflops": R, "torch": tv,
+           "numpy": np.__version__, "sizes": []}
+    for label, N, d, n, S, steps, dt, smp, times in runs:
+        name = np.dtype(dt).name
         flops = 4.0 * n * N * d * S
-        roof = flops / (R * 1e9)
-        row = {"size": label, "members": S, "ours_step_s": t_ours, "ours_float32_step_s": t_ours32,
-               "ours_network_steps_per_s": S / t_ours, "roofline_fraction": roof / t_ours,
-               "achieved_gflops": flops / t_ours / 1e9, "acceptance": float(acc)}
-        if not args.no_torch:
-            try:
-                t_torch = torch_impl(N, d, n, S, steps, args.repeat, threads)
-                row["torch_step_s"] = t_torch
-                row["torch_network_steps_per_s"] = S / t_torch
-                row["speedup_vs_torch"] = t_torch / t_ours
-            except ImportError:
-                row["torch_step_s"] = None
+        t = np.array(times["ours"]) / steps
+        row = {"size": label, "dtype": name, "members": S, "flops_per_ensemble_step": flops,
+               "ours": {"step_s": t.tolist(), "network_steps_per_s": S / t.min(),
+                        "network_steps_per_s_median": S / float(np.median(t)),
+                        "network_steps_per_s_worst": S / t.max(),
+                        "achieved_gflops": flops / t.min() / 1e9,
+                        "roofline_fraction": flops / (R[name] * 1e9) / t.min(),
+                        "acceptance": float(smp.acceptance.mean())}}
+        msg = (f"{label}, {S} members, {name}: ours {S / t.min():8.1f} network-steps/s "
+               f"(median {S / np.median(t):.1f}, worst {S / t.max():.1f}; {t.min() * 1e3:.2f} ms/ensemble step, "
+               f"{flops / t.min() / 1e9:.1f} GF/s = {100 * flops / (R[name] * 1e9) / t.min():.0f}% of roofline)")
+        if "torch" in times:
+            tt = np.array(times["torch"]) / steps
+            row["torch"] = {"step_s": tt.tolist(), "network_steps_per_s": S / tt.min(),
+                            "network_steps_per_s_median": S / float(np.median(tt))}
+            row["speedup_vs_torch"] = tt.min() / t.min()
+            row["speedup_vs_torch_of_medians"] = float(np.median(tt) / np.median(t))
+            msg += (f"; PyTorch {S / tt.min():8.1f} (median {S / np.median(tt):.1f}) -> speed-up "
+                    f"{tt.min() / t.min():.2f}x (of medians {np.median(tt) / np.median(t):.2f}x)")
+        print(msg, flush=True)
         out["sizes"].append(row)
-        msg = (f"{label}, {S} members: ours {S / t_ours:9.1f} network-steps/s ({t_ours * 1e3:.2f} ms/ensemble step,"
-               f" {row['achieved_gflops']:.1f} GF/s, {100 * row['roofline_fraction']:.0f}% of roofline; float32 "
-               f"{S / t_ours32:.1f}/s)")
-        if row.get("torch_step_s"):
-            msg += (f"; PyTorch {S / row['torch_step_s']:9.1f} network-steps/s -> speed-up "
-                    f"{row['speedup_vs_torch']:.2f}x")
-        print(msg)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)

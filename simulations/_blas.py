@@ -4,13 +4,24 @@ NumPy's stacked :func:`numpy.matmul` calls one multithreaded BLAS gemm per ensem
 for the small matrices of a network (e.g. 375 x 53 x 87) the BLAS threads spend most of
 their time synchronising, and on a loaded machine they can stall completely. Here each
 pool thread owns a contiguous group of members (or, for a single member, a contiguous
-block of output rows) and calls *single-threaded* BLAS on it
-(``openblas_set_num_threads_local(1)``, thread-local, so nothing else in the process is
-affected). Every output element is still one gemm dot product over the full inner
-dimension, so results do not depend on how the work is split (tested bit for bit).
+block of output rows) and calls *single-threaded* BLAS on it. Every output element is still
+one gemm dot product over the full inner dimension, so results do not depend on how the
+work is split (tested bit for bit).
 
-If NumPy's BLAS is not OpenBLAS (or too old for the thread-local call), plain
-:func:`numpy.matmul` is used.
+OpenBLAS has one thread count per process (``openblas_set_num_threads_local`` too: in the
+pthreads builds NumPy ships it sets the global count, whichever thread calls it). So the
+calling thread sets NumPy's OpenBLAS to one thread while the pool works and restores the
+previous count afterwards (:func:`serial_blas`, half a microsecond): the rest of the process
+keeps multithreaded BLAS. (Two Python threads driving pools at the same time would
+interfere; the package never does.)
+
+The same pool runs whole pieces of work (:func:`run_parallel`): the cubic sampler gives each
+thread a contiguous range of members, for which it draws the noise, proposes, evaluates the
+potential (GEMMs with single-threaded BLAS, numba kernels that release the GIL) and the
+reverse move, with one fork-join per step.
+
+If NumPy's BLAS is not OpenBLAS (or its thread count cannot be set), plain
+:func:`numpy.matmul` is used, and :func:`run_parallel` runs its parts in the calling thread.
 """
 from __future__ import annotations
 
@@ -19,21 +30,29 @@ import glob
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
 _lock = threading.Lock()
 _pool = None
 _pool_threads = 0
-_set_local = None
+_set = None
+_get = None
 _probed = False
+
+#: (setter, getter) names of OpenBLAS's process-wide thread count, as NumPy's wheels
+#: (scipy-openblas, 64-bit integers) and other builds export them
+_NAMES = (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+          ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+          ("openblas_set_num_threads", "openblas_get_num_threads"))
 
 
 def _probe():
-    """Find OpenBLAS's thread-local thread-count setter in NumPy's BLAS."""
-    global _set_local, _probed
+    """Find OpenBLAS's thread-count setter and getter in NumPy's BLAS; True if found."""
+    global _set, _get, _probed
     if _probed:
-        return _set_local
+        return _set is not None
     _probed = True
     cands = []
     libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
@@ -49,14 +68,37 @@ def _probe():
     for path in cands:
         try:
             lib = ctypes.CDLL(path)
-            fn = lib.openblas_set_num_threads_local
-        except (OSError, AttributeError):
+        except OSError:
             continue
-        fn.argtypes = [ctypes.c_int]
-        fn.restype = ctypes.c_int
-        _set_local = fn
-        break
-    return _set_local
+        for sname, gname in _NAMES:
+            try:
+                s, g = getattr(lib, sname), getattr(lib, gname)
+            except AttributeError:
+                continue
+            s.argtypes = [ctypes.c_int]
+            s.restype = None
+            g.argtypes = []
+            g.restype = ctypes.c_int
+            _set, _get = s, g
+            return True
+    return False
+
+
+@contextmanager
+def serial_blas():
+    """NumPy's OpenBLAS single-threaded inside the block (process-wide), the previous
+    thread count restored after it."""
+    if not _probe():
+        yield
+        return
+    prev = _get()
+    if prev != 1:
+        _set(1)
+    try:
+        yield
+    finally:
+        if prev != 1:
+            _set(prev)
 
 
 def default_threads() -> int:
@@ -79,9 +121,7 @@ def _get_pool(threads):
         if _pool is None or _pool_threads != threads:
             if _pool is not None:
                 _pool.shutdown(wait=True)
-            fn = _probe()
-            init = (lambda: fn(1)) if fn is not None else None
-            _pool = ThreadPoolExecutor(threads, thread_name_prefix="phasesim-blas", initializer=init)
+            _pool = ThreadPoolExecutor(threads, thread_name_prefix="phasesim-blas")
             _pool_threads = threads
         return _pool
 
@@ -99,7 +139,7 @@ def bmm(A, B, out, threads: int | None = None):
     """
     threads = default_threads() if threads is None else threads
     S, m = A.shape[0], A.shape[1]
-    if threads <= 1 or _probe() is None:
+    if threads <= 1 or not _probe():
         np.matmul(A, B, out=out)
         return out
     pool = _get_pool(threads)
@@ -121,6 +161,29 @@ def bmm(A, B, out, threads: int | None = None):
         ss, rr = t
         np.matmul(A[ss, rr], B[ss], out=out[ss, rr])
 
-    for fut in [pool.submit(run, t) for t in tasks]:
-        fut.result()
+    with serial_blas():
+        for fut in [pool.submit(run, t) for t in tasks]:
+            fut.result()
     return out
+
+
+def run_parallel(fn, parts, threads: int | None = None):
+    """Call ``fn(*part)`` for every part on the pool, with single-threaded BLAS, and return
+    the results in order; with one thread, in the calling thread (single-threaded BLAS too)."""
+    threads = default_threads() if threads is None else threads
+    parts = list(parts)
+    if not _probe():
+        return [fn(*p) for p in parts]
+    if threads <= 1:
+        with serial_blas():
+            return [fn(*p) for p in parts]
+    pool = _get_pool(threads)
+    with serial_blas():
+        return [f.result() for f in [pool.submit(fn, *p) for p in parts]]
+
+
+def split_range(S: int, parts: int):
+    """Contiguous, balanced (lo, hi) ranges of range(S), at most ``parts`` of them."""
+    parts = max(1, min(int(parts), int(S)))
+    edges = [round(S * k / parts) for k in range(parts + 1)]
+    return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]

@@ -67,21 +67,23 @@ def modadd_wgrad(wT, RA, scale, gT):
 # Serial on purpose: O(dimension) work, and every parallel region is a barrier that costs
 # far more than the work when the machine is shared.
 # --------------------------------------------------------------------------------------
-@njit(fastmath=_FM_RED, error_model="numpy", cache=True)
-def propose(x, g, xi, c1, c2, out, xi_sq):
-    """out = x - c1[s] g + c2[s] xi;  xi_sq[s] += sum xi^2."""
+@njit(fastmath=_FM_RED, error_model="numpy", cache=True, nogil=True)
+def propose(x, g, noise, off, c1, c2, out, xi_sq):
+    """out = x - c1[s] g + c2[s] xi, xi = noise[s, off:off + L] (float64);
+    xi_sq[s] += sum xi^2."""
     S, L = x.shape
     for s in range(S):
         a = c1[s]
         b = c2[s]
         q = 0.0
         for k in range(L):
-            out[s, k] = x[s, k] - a * g[s, k] + b * xi[s, k]
-            q += xi[s, k] * xi[s, k]
+            xi = noise[s, off + k]
+            out[s, k] = x[s, k] - a * g[s, k] + b * xi
+            q += xi * xi
         xi_sq[s] += q
 
 
-@njit(fastmath=_FM_RED, error_model="numpy", cache=True)
+@njit(fastmath=_FM_RED, error_model="numpy", cache=True, nogil=True)
 def reverse_sq(x, prop, gprop, c1, acc):
     """acc[s] += sum (x - prop + c1[s] gprop)^2 (the reverse move's squared displacement)."""
     S, L = x.shape
@@ -94,7 +96,7 @@ def reverse_sq(x, prop, gprop, c1, acc):
         acc[s] += q
 
 
-@njit(fastmath=_FM_RED, error_model="numpy", cache=True)
+@njit(fastmath=_FM_RED, error_model="numpy", cache=True, nogil=True)
 def prior_add(x, g, inv_var, U):
     """U[s] += sum x^2 inv_var / 2;  g += inv_var x (the Gaussian prior of one group)."""
     S, L = x.shape
@@ -107,7 +109,7 @@ def prior_add(x, g, inv_var, U):
         U[s] += 0.5 * inv_var * p
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def accept_rows(x, prop, accept):
     """x[s] = prop[s] where accept[s]."""
     S, L = x.shape

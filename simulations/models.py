@@ -160,39 +160,136 @@ class CubicNetwork(_Model):
         # <y H1>, <y H3>/6 on the test points (control variates for b, c)
         self.yH1t = np.mean(yt * self.H1t, axis=1)
         self.yH3t = np.mean(yt * self.H3t, axis=1) / 6.0
-        nb = (n + KC.ROW_BLOCK - 1) // KC.ROW_BLOCK
-        self._Z = np.empty((S, n, N), self.dtype)
+        # data rows in fixed chunks (see row_chunks): dU/dW, dU/da and the loss are sums
+        # over chunks, added in chunk order (see :meth:`potential`)
+        self._chunks = self.row_chunks(n, N, d)
+        nc = len(self._chunks)
+        # pre-activation buffers, one per chunk length (each C-contiguous, disjoint per member)
+        self._Zbuf = {m: np.empty((S, m, N), self.dtype) for m in {r1 - r0 for r0, r1 in self._chunks}}
+        self._WT = np.empty((S, d, N), self.dtype)
         self._f = np.empty((S, n), self.dtype)
-        self._gap = np.empty((S, nb, N), np.float64)
-        self._lp = np.empty((S, nb), np.float64)
+        self._ga = np.empty((nc, S, N), np.float64)
+        self._lc = np.empty((nc, S), np.float64)
+        # dU/dW is accumulated transposed, (d, N): X_c^T G is the faster product
+        self._gwT = np.empty((nc, S, d, N), self.dtype)
+        self._Zunits = None         # per-(member, chunk) buffers, made when first needed
+        # members per call while sweeping a chunk: about 1 MiB of pre-activations (cache)
+        C = max(r1 - r0 for r0, r1 in self._chunks)
+        self._sub = max(1, (1 << 20) // (C * N * self.dtype.itemsize))
         self._Zt = np.empty((S, nt, N), self.dtype)
         self._ft = np.empty((S, nt), self.dtype)
-        big = S * n * N >= KC.PARALLEL_MIN_WORK
-        self._data_term = KC.cubic_data_term if big else KC.cubic_data_term_serial
         self._forward = KC.cubic_forward if S * nt * N >= KC.PARALLEL_MIN_WORK else KC.cubic_forward_serial
-        self._threads = None if big else 1
+        self._threads = None if S * n * N >= KC.PARALLEL_MIN_WORK else 1
+        #: threads for a sampler step (None: the default); 1 for small problems, where a
+        #: fork-join costs more than it saves
+        self.threads = self._threads
+
+    #: most data rows per chunk of the potential's sums
+    ROW_CHUNK = 512
+    #: chunks are cut so that a chunk's GEMMs have M N K below this where that leaves at
+    #: least 64 rows: OpenBLAS then takes its small-matrix kernels (no packing), 1.3-1.5x
+    #: faster at N = 87, d = 53 than one 375-row product
+    SMALL_GEMM = 1_000_000
+
+    @classmethod
+    def row_chunks(cls, n, N, d):
+        """[(r0, r1)]: the data rows of each chunk, equal lengths (the last one shorter).
+
+        A fixed part of the arithmetic (the chunks' sums are added in order): it depends on
+        the shape only, never on threads or on the batch of members."""
+        cmax = cls.ROW_CHUNK
+        if 64 * N * d < cls.SMALL_GEMM:
+            cmax = max(64, min(cmax, (cls.SMALL_GEMM - 1) // (N * d)))
+        nc = -(-n // cmax)
+        C = -(-n // nc)
+        return [(r0, min(n, r0 + C)) for r0 in range(0, n, C)]
 
     def param_shapes(self):
         return {"w": (self.N, self.d), "a": (self.N,)}
 
-    def potential(self, theta, grad):
-        """U (S,) float64; fills ``grad`` (dict of arrays shaped like theta); returns (U, aux)."""
+    # -- potential ----------------------------------------------------------------
+    def _chunk(self, W, a, s0, s1, c, Z=None):
+        """Members s0:s1, data chunk c: pre-activations (into Z, default: the members'
+        buffer), fused element-wise kernel, and the chunk's part of dU/dW (transposed)."""
+        r0, r1 = self._chunks[c]
+        if Z is None:
+            Z = self._Zbuf[r1 - r0][s0:s1]
+        X = self.X[s0:s1, r0:r1]
+        np.matmul(X, self._WT[s0:s1], out=Z)
+        KC.cubic_rows(Z, a[s0:s1], self.y[s0:s1, r0:r1], 1.0 / self.sigma2, self._f[s0:s1, r0:r1],
+                      self._ga[c, s0:s1], self._lc[c, s0:s1])
+        np.matmul(X.transpose(0, 2, 1), Z, out=self._gwT[c, s0:s1])
+
+    def _finish(self, theta, grad, U, loss, s0, s1):
+        """Add the chunks in order, the prior; U, grad and loss of members s0:s1."""
+        gwT = self._gwT[0, s0:s1]
+        ga = self._ga[0, s0:s1].copy()
+        lc = self._lc[0, s0:s1].copy()
+        for c in range(1, len(self._chunks)):
+            gwT += self._gwT[c, s0:s1]
+            ga += self._ga[c, s0:s1]
+            lc += self._lc[c, s0:s1]
+        grad["w"][s0:s1] = gwT.transpose(0, 2, 1)
+        np.multiply(ga, 1.0 / self.sigma2, out=grad["a"][s0:s1], casting="unsafe")
+        U[s0:s1] = lc / (2.0 * self.sigma2)
+        loss[s0:s1] = lc / self.n
+        for g in self.groups:
+            KM.prior_add(_flat(theta[g][s0:s1]), _flat(grad[g][s0:s1]), 1.0 / self.prior_var[g], U[s0:s1])
+
+    def potential_members(self, theta, grad, U, aux, s0, s1):
+        """:meth:`potential` of members s0:s1 only, in the calling thread (serial BLAS there
+        is the caller's business); fills U[s0:s1], aux["loss"][s0:s1] and grad's rows."""
+        if not self.data_term:
+            U[s0:s1] = 0.0
+            aux["loss"][s0:s1] = np.nan
+            for g in self.groups:
+                grad[g][s0:s1] = 0.0
+                KM.prior_add(_flat(theta[g][s0:s1]), _flat(grad[g][s0:s1]), 1.0 / self.prior_var[g], U[s0:s1])
+            return
         W, a = theta["w"], theta["a"]
-        U = np.zeros(self.S)
-        if self.data_term:
-            Z = self._Z
-            bmm(self.X, W.transpose(0, 2, 1), Z, self._threads)
-            self._data_term(Z, a, self.y, 1.0 / self.sigma2, self._f, self._gap, self._lp)
-            bmm(Z.transpose(0, 2, 1), self.X, grad["w"], self._threads)
-            np.multiply(self._gap.sum(axis=1), 1.0 / self.sigma2, out=grad["a"], casting="unsafe")
-            loss = self._lp.sum(axis=1)
-            U += loss / (2.0 * self.sigma2)
-        else:
-            grad["w"][...] = 0.0
-            grad["a"][...] = 0.0
-            loss = np.full(self.S, np.nan)
-        self._prior(theta, U, grad)
-        return U, {"loss": loss / self.n}
+        self._WT[s0:s1] = W[s0:s1].transpose(0, 2, 1)
+        for c in range(len(self._chunks)):
+            for b0 in range(s0, s1, self._sub):
+                self._chunk(W, a, b0, min(s1, b0 + self._sub), c)
+        self._finish(theta, grad, U, aux["loss"], s0, s1)
+
+    def new_aux(self):
+        return {"loss": np.empty(self.S)}
+
+    def potential(self, theta, grad, threads=None):
+        """U (S,) float64; fills ``grad`` (dict of arrays shaped like theta); returns (U, aux).
+
+        Per member, the data rows are swept in chunks (:meth:`row_chunks`): Z = X_c W^T
+        (BLAS), the fused kernel :func:`_kernels.cubic_rows` (erf, residual, loss, dU/da and
+        G = dU/dZ in place of Z), (dU/dW_c)^T = X_c^T G (BLAS); the chunks' parts are added
+        in chunk order. Members (or, with fewer members than threads, chunks) are spread
+        over the BLAS pool; every member's arithmetic is the same whatever the split."""
+        from ._blas import default_threads, run_parallel, split_range
+
+        threads = (default_threads() if self._threads is None else 1) if threads is None else threads
+        U = np.empty(self.S)
+        aux = self.new_aux()
+        S, nc = self.S, len(self._chunks)
+        if threads <= 1 or S >= threads or nc == 1 or not self.data_term:
+            run_parallel(lambda lo, hi: self.potential_members(theta, grad, U, aux, lo, hi),
+                         split_range(S, threads), threads)
+            return U, aux
+        # fewer members than threads: spread (member, chunk) units (each with its own
+        # pre-activation buffer), then finish serially
+        W, a = theta["w"], theta["a"]
+        self._WT[...] = W.transpose(0, 2, 1)
+        units = [(s, c) for s in range(S) for c in range(nc)]
+        if self._Zunits is None:
+            self._Zunits = [np.empty((1, r1 - r0, self.N), self.dtype) for s in range(S) for r0, r1 in self._chunks]
+
+        def run(lo, hi):
+            for u in range(lo, hi):
+                s, c = units[u]
+                self._chunk(W, a, s, s + 1, c, self._Zunits[u])
+
+        run_parallel(run, split_range(len(units), threads), threads)
+        self._finish(theta, grad, U, aux["loss"], 0, S)
+        return U, aux
 
     # -- measurements -----------------------------------------------------------
     trace_names = ("train_loss", "test_loss", "b", "c", "b_exact", "c_exact", "q2", "w2", "Na2")

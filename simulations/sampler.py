@@ -48,6 +48,8 @@ import numpy as np
 from adaptive_kernel.errors import PhasesimError
 
 from . import _kernels_modadd as KM
+from . import _noise as NZ
+from ._blas import default_threads, run_parallel, split_range
 
 INTEGRATORS = ("mala", "ula")
 #: MALA mean acceptance probability targeted while adapting during burn-in (a little above
@@ -103,15 +105,21 @@ class LangevinSampler:
     integrator : {"mala", "ula"}
     group_scale : dict, optional
         Extra factor per group on the preconditioner (0 freezes a group).
+    threads : int, optional
+        Threads of a step (default: the model's ``threads``, else
+        :func:`_blas.default_threads`); results do not depend on it.
     """
 
-    def __init__(self, model, step_size, rngs, integrator="mala", group_scale=None, adapt=True):
+    def __init__(self, model, step_size, rngs, integrator="mala", group_scale=None, adapt=True, threads=None):
         if integrator not in INTEGRATORS:
             raise PhasesimError(f"integrator must be one of {', '.join(INTEGRATORS)}; got {integrator!r}")
         if not (step_size > 0 and math.isfinite(step_size)):
             raise PhasesimError(f"step size must be > 0; got {step_size!r}")
         self.model = model
         self.S = model.S
+        if threads is None:
+            threads = getattr(model, "threads", None) or default_threads()
+        self.threads = max(1, int(threads))
         if len(rngs) != self.S:
             raise ValueError("one generator per member")
         self.rngs = list(rngs)
@@ -125,7 +133,11 @@ class LangevinSampler:
         dt = model.dtype
         self._prop = {g: np.empty((self.S,) + shapes[g], dt) for g in model.groups}
         self._gprop = {g: np.empty((self.S,) + shapes[g], dt) for g in model.groups}
-        self._xi = {g: np.empty((self.S,) + shapes[g], dt) for g in model.groups}
+        # noise: every member's normals for all moving groups in one row (Box-Muller pairs)
+        self._noise_len = sum(int(np.prod(shapes[g])) for g in model.groups if self.m[g] > 0)
+        L2 = self._noise_len + (self._noise_len % 2)
+        self._unif = np.empty((self.S, L2))
+        self._noise = np.empty((self.S, L2))
         self.theta = None
         self.grad = None
         self.U = None
@@ -197,34 +209,74 @@ class LangevinSampler:
 
     # -- dynamics ---------------------------------------------------------------
     def step(self, adapt: bool = False, check_stuck: bool = True):
-        """One Langevin step for every member. Returns the accepted mask (all True for ULA)."""
+        """One Langevin step for every member. Returns the accepted mask (all True for ULA).
+
+        Member s draws its noise from its own stream (the uniforms of its normals, all
+        moving groups in order, turned into normals by Box-Muller, :mod:`._noise`; then the
+        Metropolis uniform), so a member's chain does not depend on the others. With a model
+        that evaluates member ranges (``potential_members``), the members are split over the
+        BLAS pool and every thread runs noise, proposal, potential and reverse move for its
+        own members (one fork-join per step); otherwise the model's ``potential`` does its
+        own parallelism. Either way each member's arithmetic is the same.
+
+        The potential and gradient are evaluated once per step, at the proposal; on
+        acceptance they become the current state's (kept in ``U``, ``grad``), so the next
+        step's proposal and this step's Metropolis ratio share that one evaluation."""
         S = self.S
         groups = [g for g in self.model.groups if self.m[g] > 0]
         mala = self.integrator == "mala"
-        # noise: member by member from its own stream (group order fixed), then the uniform
-        u = np.empty(S)
-        for s, rng in enumerate(self.rngs):
-            for g in groups:
-                rng.standard_normal(out=self._xi[g][s], dtype=self.model.dtype)
-            u[s] = rng.random() if mala else 0.0
+        u = np.zeros(S)
         xi_sq = np.zeros(S)
-        c1 = {}
-        for g in self.model.groups:
-            if self.m[g] > 0:
-                c1[g] = 0.5 * self.h * self.m[g]
-                c2 = np.sqrt(self.h * self.m[g])
-                KM.propose(_flat(self.theta[g]), _flat(self.grad[g]), _flat(self._xi[g]), c1[g], c2,
-                           _flat(self._prop[g]), xi_sq)
+        rev = np.zeros(S)
+        c1 = {g: 0.5 * self.h * self.m[g] for g in groups}
+        c2 = {g: np.sqrt(self.h * self.m[g]) for g in groups}
+
+        def pre(lo, hi):
+            # noise: member by member from its own stream (the uniforms of all moving groups'
+            # normals, then the Metropolis uniform), normals by Box-Muller (_noise.py)
+            for s in range(lo, hi):
+                rng = self.rngs[s]
+                rng.random(out=self._unif[s])
+                if mala:
+                    u[s] = rng.random()
+            NZ.box_muller(self._unif[lo:hi], self._noise[lo:hi])
+            off = 0
+            for g in self.model.groups:
+                if self.m[g] > 0:
+                    KM.propose(_flat(self.theta[g][lo:hi]), _flat(self.grad[g][lo:hi]), self._noise[lo:hi], off,
+                               c1[g][lo:hi], c2[g][lo:hi], _flat(self._prop[g][lo:hi]), xi_sq[lo:hi])
+                    off += self.theta[g][0].size
+                else:
+                    self._prop[g][lo:hi] = self.theta[g][lo:hi]
+
+        def post(lo, hi):
+            if mala:
+                for g in groups:
+                    r = np.zeros(hi - lo)
+                    KM.reverse_sq(_flat(self.theta[g][lo:hi]), _flat(self._prop[g][lo:hi]),
+                                  _flat(self._gprop[g][lo:hi]), c1[g][lo:hi], r)
+                    rev[lo:hi] += r / (4.0 * c1[g][lo:hi])
+
+        threads = self.threads
+        if hasattr(self.model, "potential_members") and (threads <= 1 or S >= threads):
+            U1 = np.empty(S)
+            aux1 = self.model.new_aux()
+
+            def work(lo, hi):
+                pre(lo, hi)
+                self.model.potential_members(self._prop, self._gprop, U1, aux1, lo, hi)
+                post(lo, hi)
+
+            run_parallel(work, split_range(S, threads), threads)
+        else:
+            pre(0, S)
+            if hasattr(self.model, "potential_members"):
+                U1, aux1 = self.model.potential(self._prop, self._gprop, threads=threads)
             else:
-                self._prop[g][...] = self.theta[g]
-        U1, aux1 = self.model.potential(self._prop, self._gprop)
+                U1, aux1 = self.model.potential(self._prop, self._gprop)
+            post(0, S)
         finite = np.isfinite(U1)
         if mala:
-            rev = np.zeros(S)
-            for g in groups:
-                r = np.zeros(S)
-                KM.reverse_sq(_flat(self.theta[g]), _flat(self._prop[g]), _flat(self._gprop[g]), c1[g], r)
-                rev += r / (4.0 * c1[g])
             with np.errstate(invalid="ignore", over="ignore"):
                 log_alpha = -(U1 - self.U) - rev + 0.5 * xi_sq
             ok = finite & np.isfinite(log_alpha)

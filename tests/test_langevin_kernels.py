@@ -9,7 +9,7 @@ from numba import njit
 from scipy.special import erf
 
 from simulations import _blas
-from simulations._kernels import erf_pair
+from simulations._kernels import erf_pair, erf_pair32
 from simulations.models import CubicNetwork, ModAddNetwork, dynamics_rng
 
 
@@ -23,12 +23,76 @@ def _erf_many(z, o1, o2):
 
 def test_erf_pair_matches_scipy():
     rng = np.random.default_rng(1)
-    z = np.concatenate([rng.normal(size=20000) * 2.5, np.linspace(-9, 9, 20001), [0.0, -0.0, 0.5, -0.5, 6.0]])
+    z = np.concatenate([rng.normal(size=20000) * 2.5, np.linspace(-9, 9, 200001),
+                        [0.0, -0.0, 0.5, -0.5, 5.9, -5.9, 6.0, 1e-300, -1e-300, 40.0]])
     e1, e2 = np.empty_like(z), np.empty_like(z)
     _erf_many(z, e1, e2)
-    assert np.max(np.abs(e1 - erf(z))) < 3e-15
+    assert np.max(np.abs(e1 - erf(z))) < 1e-15
+    small = np.abs(z) < 0.5                         # relative accuracy near 0 too
+    assert np.max(np.abs(e1[small] - erf(z[small])) / np.maximum(np.abs(erf(z[small])), 1e-300)) < 1e-15
     ref = np.exp(-z * z)
-    assert np.max(np.abs(e2 - ref) / np.maximum(ref, 1e-300)) < 1e-13
+    normal = ref > 1e-300
+    assert np.max(np.abs(e2[normal] - ref[normal]) / ref[normal]) < 1e-15
+    assert np.all(e2[~normal] < 1e-300)           # exp(-y) is held at exp(-708) beyond y = 708
+    assert np.array_equal(np.sign(e1), np.sign(erf(z)))
+    # non-finite input propagates (divergence checks); erf(+-inf) = +-1
+    special = np.array([np.nan, np.inf, -np.inf])
+    s1, s2 = np.empty(3), np.empty(3)
+    _erf_many(special, s1, s2)
+    assert np.isnan(s1[0]) and s1[1] == 1.0 and s1[2] == -1.0
+
+
+@njit(cache=True)
+def _erf_many32(z, o1, o2):
+    for i in range(z.shape[0]):
+        a, b = erf_pair32(z[i])
+        o1[i] = a
+        o2[i] = b
+
+
+def test_erf_pair32_float32_accuracy():
+    rng = np.random.default_rng(2)
+    z = np.concatenate([rng.normal(size=20000) * 2.5, np.linspace(-6, 6, 120001), [0.0, 0.75, -0.75, 3.9, 40.0]])
+    z = z.astype(np.float32)
+    e1, e2 = np.empty_like(z), np.empty_like(z)
+    _erf_many32(z, e1, e2)
+    zd = z.astype(np.float64)
+    assert np.max(np.abs(e1 - erf(zd))) < 1.2e-7                  # ~2 float32 ulp at 1
+    u = (z * z).astype(np.float64)                                 # the float32 z^2
+    ref = np.exp(-u)
+    normal = ref > 1e-37
+    assert np.max(np.abs(e2[normal] - ref[normal]) / ref[normal]) < 2e-7
+    special = np.array([np.nan, np.inf, -np.inf], np.float32)
+    s1, s2 = np.empty(3, np.float32), np.empty(3, np.float32)
+    _erf_many32(special, s1, s2)
+    assert np.isnan(s1[0]) and s1[1] == 1.0 and s1[2] == -1.0
+
+
+def test_cubic_potential_float32_close_to_float64():
+    phys = dict(N=30, d=12, n=200, sigma_w2=0.5, sigma_a2=2.0, eps=-0.3, sigma2=0.3)
+    m64 = CubicNetwork(phys, [0, 1], seed=3, n_test=10)
+    m32 = CubicNetwork(phys, [0, 1], seed=3, n_test=10, dtype=np.float32)
+    theta = m64.sample_prior([dynamics_rng(0, j, 0) for j in range(2)])
+    theta["w"] *= 2.0
+    g64 = {k: np.empty_like(v) for k, v in theta.items()}
+    th32 = {k: v.astype(np.float32) for k, v in theta.items()}
+    g32 = {k: np.empty_like(v) for k, v in th32.items()}
+    U64, _ = m64.potential(theta, g64)
+    U32, _ = m32.potential(th32, g32)
+    np.testing.assert_allclose(U32, U64, rtol=2e-5)
+    for k in g64:
+        scale = np.max(np.abs(g64[k]))
+        assert np.max(np.abs(g32[k] - g64[k])) < 1e-4 * scale, k
+
+
+def test_erf_pair_against_mpmath():
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 30
+    z = np.concatenate([np.linspace(0, 6.5, 1301), -np.linspace(0.001, 3, 300)])
+    e1, e2 = np.empty_like(z), np.empty_like(z)
+    _erf_many(z, e1, e2)
+    ref = np.array([float(mp.erf(mp.mpf(float(v)))) for v in z])
+    assert np.max(np.abs(e1 - ref)) < 5e-16
 
 
 def _fd_check(model, theta, rng, n_checks=6, eps=1e-6):
@@ -126,17 +190,13 @@ def test_serial_and_parallel_twins_agree_bitwise():
 
     rng = np.random.default_rng(3)
     S, n, N = 3, 70, 33
-    Z0 = rng.normal(size=(S, n, N))
-    a, y = rng.normal(size=(S, N)), rng.normal(size=(S, n))
-    nb = (n + KC.ROW_BLOCK - 1) // KC.ROW_BLOCK
-    outs = []
-    for fn in (KC.cubic_data_term, KC.cubic_data_term_serial):
-        Z = Z0.copy()
-        f, gp, lp = np.empty((S, n)), np.empty((S, nb, N)), np.empty((S, nb))
-        fn(Z, a, y, 2.0, f, gp, lp)
-        outs.append((Z, f, gp, lp))
-    for x, y_ in zip(*outs):
-        assert np.array_equal(x, y_)
+    Z = rng.normal(size=(S, n, N))
+    a = rng.normal(size=(S, N))
+    f1, f2 = np.empty((S, n)), np.empty((S, n))
+    KC.cubic_forward(Z, a, f1)
+    KC.cubic_forward_serial(Z, a, f2)
+    assert np.array_equal(f1, f2)
+    np.testing.assert_allclose(f1, np.einsum("si,sni->sn", a, erf(Z)), rtol=1e-13, atol=1e-13)
     P = 7
     wT = rng.normal(size=(S, 2 * P, N))
     RA = rng.normal(size=(S, P * P, N))
@@ -147,3 +207,93 @@ def test_serial_and_parallel_twins_agree_bitwise():
         wg(wT, RA, 0.5, g)
         r.append((Phi, g))
     assert np.array_equal(r[0][0], r[1][0]) and np.array_equal(r[0][1], r[1][1])
+
+
+@pytest.mark.parametrize("n", [40, 2 * CubicNetwork.ROW_CHUNK + 37])
+def test_cubic_potential_does_not_depend_on_threads_or_batch(n):
+    """Same bits with 1-3 threads (members or data chunks spread over them) and for a
+    member evaluated alone; several data chunks when n > ROW_CHUNK."""
+    phys = dict(N=9, d=5, n=n, sigma_w2=0.5, sigma_a2=2.0, eps=-0.3, sigma2=0.3)
+    m = CubicNetwork(phys, [0, 1, 2], seed=5, n_test=4)
+    theta = m.sample_prior([dynamics_rng(0, j, 0) for j in range(3)])
+    theta["w"] *= 2.0
+    ref = None
+    for threads in (1, 2, 3, 4):
+        grad = {k: np.empty_like(v) for k, v in theta.items()}
+        U, aux = m.potential(theta, grad, threads=threads)
+        out = (U, aux["loss"], grad["w"], grad["a"])
+        if ref is None:
+            ref = out
+        assert all(np.array_equal(x, y) for x, y in zip(out, ref)), threads
+    for j in range(3):
+        m1 = CubicNetwork(phys, [j], seed=5, n_test=4)
+        th1 = {k: v[j:j + 1].copy() for k, v in theta.items()}
+        for threads in (1, 2):
+            g1 = {k: np.empty_like(v) for k, v in th1.items()}
+            U1, aux1 = m1.potential(th1, g1, threads=threads)
+            assert U1[0] == ref[0][j] and aux1["loss"][0] == ref[1][j]
+            assert np.array_equal(g1["w"][0], ref[2][j]) and np.array_equal(g1["a"][0], ref[3][j])
+
+
+def test_sampler_does_not_depend_on_threads():
+    from simulations.sampler import LangevinSampler
+
+    phys = dict(N=9, d=5, n=CubicNetwork.ROW_CHUNK + 20, sigma_w2=0.5, sigma_a2=2.0, eps=-0.3, sigma2=0.3)
+    states = []
+    for threads in (1, 2, 3, 5):
+        m = CubicNetwork(phys, [0, 1, 2], seed=5, n_test=4)
+        smp = LangevinSampler(m, 0.3, [dynamics_rng(0, j, 0) for j in range(3)], threads=threads).initialize()
+        for it in range(12):
+            smp.step(adapt=it < 6)
+        states.append(smp.get_state())
+    for st in states[1:]:
+        for k, v in states[0].items():
+            if isinstance(v, np.ndarray):
+                assert np.array_equal(v, st[k]), k
+            else:
+                assert v == st[k], k
+
+
+def test_box_muller_noise():
+    """The sampler's normals: ln, cos, sin to ~1 ulp; moments and the K-S test of N(0, 1);
+    the two numbers of a pair uncorrelated."""
+    from scipy import stats
+
+    from simulations import _noise as NZ
+
+    @njit(cache=True)
+    def parts(u, lg, c, s):
+        for i in range(u.shape[0]):
+            lg[i] = NZ.log_unit(1.0 - u[i])
+            c[i], s[i] = NZ.cos_sin_2pi(u[i])
+
+    rng = np.random.default_rng(7)
+    u = np.concatenate([rng.random(100000), np.arange(4096) / 4096, [2.0 ** -53, 1 - 2.0 ** -53]])
+    lg, c, s = np.empty_like(u), np.empty_like(u), np.empty_like(u)
+    parts(u, lg, c, s)
+    ref = np.log1p(-u)
+    assert np.max(np.abs(lg - ref) / np.maximum(np.abs(ref), 1e-300)) < 1e-15
+    assert np.max(np.abs(c - np.cos(2 * np.pi * u))) < 2e-15
+    assert np.max(np.abs(s - np.sin(2 * np.pi * u))) < 2e-15
+    U = rng.random((4, 500_000))
+    Z = np.empty_like(U)
+    NZ.box_muller(U, Z)
+    z = Z.ravel()
+    n = z.size
+    assert abs(z.mean()) < 4 / math.sqrt(n)
+    assert abs(z.var() - 1) < 4 * math.sqrt(2 / n)
+    assert abs(stats.kurtosis(z)) < 4 * math.sqrt(24 / n)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(np.corrcoef(Z[:, :250_000].ravel(), Z[:, 250_000:].ravel())[0, 1]) < 4 / math.sqrt(n / 2)
+    assert np.max(np.abs(z)) < 8.58
+
+
+def test_blas_thread_count_restored():
+    """The pool runs with single-threaded OpenBLAS (a process-wide setting) and gives the
+    previous thread count back afterwards."""
+    if not _blas._probe():
+        pytest.skip("NumPy's BLAS is not OpenBLAS")
+    before = _blas._get()
+    seen = _blas.run_parallel(lambda i: _blas._get(), [(0,), (1,)], threads=2)
+    assert seen == [1, 1]
+    assert _blas._get() == before
