@@ -24,12 +24,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from adaptive_kernel._version import __version__
 from adaptive_kernel.errors import FileFormatError
+from adaptive_kernel.storage import atomic_output
 
 CHECKPOINT_FORMAT = "phasesim-langevin-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -90,11 +90,7 @@ class HDFBackend(MemoryBackend):
         import h5py
 
         super().save(iteration, units)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
+        with atomic_output(self.path, overwrite=True) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = CHECKPOINT_FORMAT
                 f.attrs["format_version"] = CHECKPOINT_VERSION
@@ -106,11 +102,6 @@ class HDFBackend(MemoryBackend):
                     ug = g.create_group(str(uid))
                     for k, v in st.items():
                         _write_item(ug, k, v)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
 
     def load(self):
         import h5py

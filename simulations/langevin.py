@@ -77,20 +77,17 @@ as an uninterrupted run (bit for bit in every array).
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import os
-import platform
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from adaptive_kernel._version import __version__
-from adaptive_kernel.errors import OutputExistsError, ParameterError, PhasesimError
+from adaptive_kernel.errors import ParameterError, PhasesimError
+from adaptive_kernel.storage import atomic_output, provenance
 
 from . import diagnostics as D
 from .backends import MemoryBackend
@@ -522,37 +519,14 @@ class LangevinResult:
         import h5py
 
         path = os.fspath(path)
-        if os.path.exists(path) and not overwrite:
-            raise OutputExistsError(f"output file {path} exists; pass --overwrite to replace it")
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
+        with atomic_output(path, overwrite) as tmp:
             with h5py.File(tmp, "w") as f:
                 self._write(f, command)
-            if os.path.exists(path) and not overwrite:
-                raise OutputExistsError(f"output file {path} appeared during the run; pass --overwrite")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
         return path
 
     def _write(self, f, command):
-        import h5py
-        import numba
-        import scipy
-
         c = self.config
-        root = {"kind": "langevin", "teacher": c.teacher, "format_version": FORMAT_VERSION,
-                "package_version": __version__,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": command if command is not None else " ".join(sys.argv),
-                "python_version": platform.python_version(), "numpy_version": np.__version__,
-                "scipy_version": scipy.__version__, "numba_version": numba.__version__,
-                "h5py_version": h5py.__version__, "host": platform.node()}
+        root = provenance(c.teacher, command, kind="langevin", format_version=FORMAT_VERSION)
         root.update(self.attrs)
         for k, v in root.items():
             f.attrs[k] = v
