@@ -270,6 +270,13 @@ def side_minimum(t, c, u, sw2, q_hi):
     """
     mins, maxs, infl = critical_points(t, c, u, sw2, q_hi, N_SCAN)
     a0 = action_derivatives(0.0, t, c, u, sw2)[2]
+    qs, qb = _droplet_landmarks(mins, maxs, a0, t, c, u, sw2)
+    return qs, qb, a0
+
+
+@njit(cache=True)
+def _droplet_landmarks(mins, maxs, a0, t, c, u, sw2):
+    """(q_star, q_barrier) from the critical points of Shat (see :func:`side_minimum`)."""
     qb = np.nan
     if a0 <= 0.0:
         qb = 0.0
@@ -284,7 +291,7 @@ def side_minimum(t, c, u, sw2, q_hi):
                 if s < best:
                     best = s
                     qs = mins[i]
-    return qs, qb, a0
+    return qs, qb
 
 
 #: Droplet split: a neuron counts as a droplet neuron when its erf feature r(q) = q/sqrt(D(q))
@@ -392,20 +399,7 @@ def quadrature_moments(t, c, u, d, sw2, q_split):
     h = max(h, 1e-6)
     n = int(q_hi / h) + 2
     # landmarks of the landscape
-    qb = np.nan
-    if a0 <= 0.0:
-        qb = 0.0
-    elif maxs.shape[0] > 0:
-        qb = maxs[0]
-    qs = np.nan
-    best = np.inf
-    if not math.isnan(qb):
-        for i in range(mins.shape[0]):
-            if mins[i] > qb:
-                s = action(mins[i], t, c, u, sw2)
-                if s < best:
-                    best = s
-                    qs = mins[i]
+    qs, qb = _droplet_landmarks(mins, maxs, a0, t, c, u, sw2)
     # log integrand
     L = np.empty(n)
     Lmax = -np.inf

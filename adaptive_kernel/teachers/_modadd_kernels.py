@@ -159,6 +159,75 @@ def axis_nodes(edges, gl_x, gl_w):
 
 
 @njit(cache=True)
+def pair_block_sums(xs, ws, a1, c, amax, split, pl, pc, ng):
+    """Block-pruned tensor-product sums of exp(-A) with A = a(X) + a(Y) - c X Y.
+
+    ``xs, ws``: composite Gauss-Legendre nodes and weights (``ng`` per panel); ``a1``: the
+    separable part a(x) at the nodes; ``amax``: -min A (log-space shift); ``split``: X_minus
+    (droplet quadrant X, Y > split); ``pl[p]``, ``pc[p]``: per-panel upper bounds of -a(x) and
+    of the coordinate entering c X Y. A block (p, q) whose bound pl[p] + pl[q] + c pc[p] pc[q]
+    is below exp(-LOG_CUT) of the peak is skipped; symmetric blocks are summed once.
+
+    Returns [Z, Z<XY>, Z<X>, Z<X^2>, Zd, Zd<XY>, Zd<X>, Zd<X^2>, evaluations] (unnormalised).
+    """
+    npan = pl.shape[0]
+    acc = np.zeros(9)
+    nev = 0
+    for p in range(npan):
+        for q in range(p, npan):
+            bound = pl[p] + pl[q] + c * pc[p] * pc[q] - amax
+            if bound < -LOG_CUT:
+                continue
+            fac = 1.0 if p == q else 2.0
+            for i in range(p * ng, (p + 1) * ng):
+                xi = xs[i]
+                for j in range(q * ng, (q + 1) * ng):
+                    xj = xs[j]
+                    L = -a1[i] - a1[j] + c * xi * xj - amax
+                    nev += 1
+                    if L < -700.0:
+                        continue
+                    e = fac * ws[i] * ws[j] * math.exp(L)
+                    xy = xi * xj
+                    x1 = 0.5 * (xi + xj)
+                    x2 = 0.5 * (xi * xi + xj * xj)
+                    acc[0] += e
+                    acc[1] += e * xy
+                    acc[2] += e * x1
+                    acc[3] += e * x2
+                    if xi > split and xj > split:
+                        acc[4] += e
+                        acc[5] += e * xy
+                        acc[6] += e * x1
+                        acc[7] += e * x2
+    acc[8] = nev
+    return acc
+
+
+@njit(cache=True)
+def moments_from_sums(acc, amax, size):
+    """Normalise :func:`pair_block_sums` into the moment layout of :func:`exact_moments`
+    (size 8) or :func:`poly_exact_moments` (size 12, with the basin-conditional <X>, <X^2>)."""
+    out = np.empty(size)
+    Z, ZXY, ZX, ZX2, Zd, ZdXY, ZdX, ZdX2 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
+    Zo = Z - Zd
+    out[0] = amax + math.log(Z)
+    out[1] = ZXY / Z
+    out[2] = Zd / Z
+    out[3] = ZdXY / Zd if Zd > 0.0 else np.nan
+    out[4] = (ZXY - ZdXY) / Zo if Zo > 0.0 else np.nan
+    out[5] = ZX / Z
+    out[6] = ZX2 / Z
+    out[7] = acc[8]
+    if size > 8:
+        out[8] = ZdX / Zd if Zd > 0.0 else np.nan
+        out[9] = ZdX2 / Zd if Zd > 0.0 else np.nan
+        out[10] = (ZX - ZdX) / Zo if Zo > 0.0 else np.nan
+        out[11] = (ZX2 - ZdX2) / Zo if Zo > 0.0 else np.nan
+    return out
+
+
+@njit(cache=True)
 def exact_moments(P, v, gamma, gl_x, gl_w):
     """Exact 2-D quadrature of the pair weight exp(-A(X, Y)) over X, Y >= 0.
 
@@ -179,7 +248,6 @@ def exact_moments(P, v, gamma, gl_x, gl_w):
     the corner (A = 0) or at the droplet minimum; panel blocks whose upper bound is below
     exp(-LOG_CUT) of the maximum are skipped.
     """
-    out = np.empty(8)
     edges = axis_breakpoints(P, v, gamma)
     xs, ws = axis_nodes(edges, gl_x, gl_w)
     ng = gl_x.shape[0]
@@ -204,46 +272,8 @@ def exact_moments(P, v, gamma, gl_x, gl_w):
                 best = -a1[i]
         pl[p] = best
         px[p] = edges[p + 1]
-    c = 2.0 * P * v
-    Z = 0.0
-    ZXY = 0.0
-    ZX = 0.0
-    ZX2 = 0.0
-    Zd = 0.0
-    ZdXY = 0.0
-    nev = 0
-    for p in range(npan):
-        for q in range(p, npan):
-            bound = pl[p] + pl[q] + c * px[p] * px[q] - amax
-            if bound < -LOG_CUT:
-                continue
-            fac = 1.0 if p == q else 2.0
-            for i in range(p * ng, (p + 1) * ng):
-                xi = xs[i]
-                for j in range(q * ng, (q + 1) * ng):
-                    xj = xs[j]
-                    L = -a1[i] - a1[j] + c * xi * xj - amax
-                    nev += 1
-                    if L < -700.0:
-                        continue
-                    e = fac * ws[i] * ws[j] * math.exp(L)
-                    xy = xi * xj
-                    Z += e
-                    ZXY += e * xy
-                    ZX += e * 0.5 * (xi + xj)
-                    ZX2 += e * 0.5 * (xi * xi + xj * xj)
-                    if xi > split and xj > split:
-                        Zd += e
-                        ZdXY += e * xy
-    out[0] = amax + math.log(Z)
-    out[1] = ZXY / Z
-    out[2] = Zd / Z
-    out[3] = ZdXY / Zd if Zd > 0.0 else np.nan
-    out[4] = (ZXY - ZdXY) / (Z - Zd) if Z - Zd > 0.0 else np.nan
-    out[5] = ZX / Z
-    out[6] = ZX2 / Z
-    out[7] = nev
-    return out
+    acc = pair_block_sums(xs, ws, a1, 2.0 * P * v, amax, split, pl, px, ng)
+    return moments_from_sums(acc, amax, 8)
 
 
 @njit(cache=True)
@@ -402,7 +432,6 @@ def poly_exact_moments(p1, p2, p3, c, gl_x, gl_w):
     block is bounded by its lower edges for a(x) and by the upper (c >= 0) or lower
     (c < 0) edges for c X Y.
     """
-    out = np.empty(12)
     edges = poly_axis_breakpoints(p1, p2, p3, c)
     xs, ws = axis_nodes(edges, gl_x, gl_w)
     ng = gl_x.shape[0]
@@ -424,56 +453,8 @@ def poly_exact_moments(p1, p2, p3, c, gl_x, gl_w):
         lo = edges[p]
         pl[p] = -(p1 * lo + p2 * lo * lo + p3 * lo * lo * lo)
         pc[p] = edges[p + 1] if c >= 0.0 else lo
-    Z = 0.0
-    ZXY = 0.0
-    ZX = 0.0
-    ZX2 = 0.0
-    Zd = 0.0
-    ZdXY = 0.0
-    ZdX = 0.0
-    ZdX2 = 0.0
-    nev = 0
-    for p in range(npan):
-        for q in range(p, npan):
-            bound = pl[p] + pl[q] + c * pc[p] * pc[q] - amax
-            if bound < -LOG_CUT:
-                continue
-            fac = 1.0 if p == q else 2.0
-            for i in range(p * ng, (p + 1) * ng):
-                xi = xs[i]
-                for j in range(q * ng, (q + 1) * ng):
-                    xj = xs[j]
-                    L = -a1[i] - a1[j] + c * xi * xj - amax
-                    nev += 1
-                    if L < -700.0:
-                        continue
-                    e = fac * ws[i] * ws[j] * math.exp(L)
-                    xy = xi * xj
-                    x1 = 0.5 * (xi + xj)
-                    x2 = 0.5 * (xi * xi + xj * xj)
-                    Z += e
-                    ZXY += e * xy
-                    ZX += e * x1
-                    ZX2 += e * x2
-                    if xi > split and xj > split:
-                        Zd += e
-                        ZdXY += e * xy
-                        ZdX += e * x1
-                        ZdX2 += e * x2
-    Zo = Z - Zd
-    out[0] = amax + math.log(Z)
-    out[1] = ZXY / Z
-    out[2] = Zd / Z
-    out[3] = ZdXY / Zd if Zd > 0.0 else np.nan
-    out[4] = (ZXY - ZdXY) / Zo if Zo > 0.0 else np.nan
-    out[5] = ZX / Z
-    out[6] = ZX2 / Z
-    out[7] = nev
-    out[8] = ZdX / Zd if Zd > 0.0 else np.nan
-    out[9] = ZdX2 / Zd if Zd > 0.0 else np.nan
-    out[10] = (ZX - ZdX) / Zo if Zo > 0.0 else np.nan
-    out[11] = (ZX2 - ZdX2) / Zo if Zo > 0.0 else np.nan
-    return out
+    acc = pair_block_sums(xs, ws, a1, c, amax, split, pl, pc, ng)
+    return moments_from_sums(acc, amax, 12)
 
 
 @njit(cache=True)

@@ -202,6 +202,17 @@ def pair_moments(P: int, v: float, gamma: float, method: str = "exact") -> dict:
     return dict(zip(keys, (float(o) for o in out)))
 
 
+def classify_phase(droplet_share: float, droplet_fraction: float, P: int) -> int:
+    """Phase from the droplet basin's share of the target eigenvalue and its weight f:
+    GFL if the share is below 1/2, GMFL-II if the origin-basin weight 1 - f is below 1/P,
+    GMFL-I otherwise (thresholds documented in the module docstring)."""
+    if droplet_share < GMFL1_DROPLET_SHARE:
+        return GFL
+    if 1.0 - droplet_fraction >= gmfl2_origin_weight(P):
+        return GMFL_I
+    return GMFL_II
+
+
 def eigenvalue_factor(P: int, sigma_a2: float, normalization: str) -> float:
     """Lambda / <XY>: 4 P^2 sigma_a2 (derived) or sigma_a2 (paper)."""
     return 4.0 * P * P * sigma_a2 if normalization == "derived" else sigma_a2
@@ -506,12 +517,7 @@ class ModularAddition(Teacher):
         share = f * m["XY_droplet"] / m["XY"] if f > 0 else 0.0
         xp, xm = K.side_minimum(v, params["gamma"])
         gap = K.pair_action(xp, xp, float(P), v, params["gamma"]) if not math.isnan(xp) else math.inf
-        if share < GMFL1_DROPLET_SHARE:
-            phase = GFL
-        elif 1.0 - f >= gmfl2_origin_weight(P):
-            phase = GMFL_I
-        else:
-            phase = GMFL_II
+        phase = classify_phase(share, f, P)
         return {
             "u": u,
             "residual": r,
@@ -534,12 +540,7 @@ class ModularAddition(Teacher):
         xp, xm = K.poly_side_minimum(coef["p1"], coef["p2"], coef["p3"], coef["c"])
         gap = (K.poly_pair_action(xp, xp, coef["p1"], coef["p2"], coef["p3"], coef["c"])
                if not math.isnan(xp) else math.inf)
-        if share < GMFL1_DROPLET_SHARE:
-            phase = GFL
-        elif 1.0 - f >= gmfl2_origin_weight(P):
-            phase = GMFL_I
-        else:
-            phase = GMFL_II
+        phase = classify_phase(share, f, P)
         return {
             "u": self.effective_interaction(params, sigma2),
             "residual": r,
