@@ -10,6 +10,7 @@ Typical use::
     res = scan(t, params, np.linspace(0.26, 0.15, 111))
     res.to_hdf5("data/modadd_scan.h5")
 """
+from . import _numba_cache  # noqa: F401  (first: compiled kernels go to a user cache folder)
 from ._version import __version__
 from .errors import FileFormatError, OutputExistsError, ParameterError, PhasesimError
 from .results import ScanResult, load

@@ -4,9 +4,12 @@ NumPy's stacked :func:`numpy.matmul` calls one multithreaded BLAS gemm per ensem
 for the small matrices of a network (e.g. 375 x 53 x 87) the BLAS threads spend most of
 their time synchronising, and on a loaded machine they can stall completely. Here each
 pool thread owns a contiguous group of members (or, for a single member, a contiguous
-block of output rows) and calls *single-threaded* BLAS on it. Every output element is still
-one gemm dot product over the full inner dimension, so results do not depend on how the
-work is split (tested bit for bit).
+block of output rows, starting on a multiple of 32 rows) and calls *single-threaded* BLAS on
+it. Every output element is still one gemm dot product over the full inner dimension,
+computed by the same micro-kernel as in an unsplit call, so results do not depend on how the
+work is split (tested bit for bit). A row block starting inside a micro-kernel tile would
+not be: OpenBLAS computes partial tiles with another kernel whose summation order differs in
+the last bits (seen with the Haswell kernels at odd row offsets).
 
 OpenBLAS has one thread count per process (``openblas_set_num_threads_local`` too: in the
 pthreads builds NumPy ships it sets the global count, whichever thread calls it). So the
@@ -33,6 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
+
+#: row blocks of one member start on multiples of this (a multiple of every OpenBLAS dgemm
+#: and sgemm M-unroll), so that splitting never changes a single bit of the product
+ROW_ALIGN = 32
 
 _lock = threading.Lock()
 _pool = None
@@ -140,7 +147,10 @@ def bmm(A, B, out, threads: int | None = None):
     threads = default_threads() if threads is None else threads
     S, m = A.shape[0], A.shape[1]
     if threads <= 1 or not _probe():
-        np.matmul(A, B, out=out)
+        # single-threaded BLAS here too: OpenBLAS's own threads split a gemm at boundaries
+        # of their choosing, which changes the last bits with the machine's core count
+        with serial_blas():
+            np.matmul(A, B, out=out)
         return out
     pool = _get_pool(threads)
     tasks = []
@@ -151,7 +161,12 @@ def bmm(A, B, out, threads: int | None = None):
                 tasks.append((slice(lo, hi), slice(None)))
     else:
         parts = max(1, threads // S)
-        edges = np.linspace(0, m, parts + 1).round().astype(int)
+        # block boundaries on multiples of ROW_ALIGN rows: OpenBLAS computes the rows of a
+        # partial micro-kernel tile with another kernel (another summation order), so a
+        # boundary inside a tile would change the last bits of the rows around it
+        edges = (np.linspace(0, m, parts + 1) / ROW_ALIGN).round().astype(int) * ROW_ALIGN
+        edges[-1] = m
+        edges = np.minimum(edges, m)
         for s in range(S):
             for lo, hi in zip(edges[:-1], edges[1:]):
                 if hi > lo:

@@ -44,6 +44,26 @@ def test_ci_runs_the_readme_test_command():
         assert cmd in ci_lines, f"README test command not verbatim in .ci/run: {cmd!r}"
 
 
+def readme_setup_commands():
+    """The first fenced block of README.md: the install-and-run and the test commands."""
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"```(?:bash|sh)?\n(.*?)```", text, re.S)
+    assert m, "README.md has no fenced code block"
+    return [line.strip() for line in m.group(1).splitlines() if line.strip()]
+
+
+def test_ci_runs_both_readme_setup_commands_in_order():
+    cmds = readme_setup_commands()
+    assert len(cmds) == 2, cmds
+    assert "pip install ." in cmds[0] and "phasesim" in cmds[0]
+    assert "pytest" in cmds[1]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    idx = [ci_lines.index(c) if c in ci_lines else -1 for c in cmds]
+    assert -1 not in idx, f"README set-up commands not verbatim in .ci/run: {cmds}"
+    assert idx[0] < idx[1], "the install-and-run command must come before the test command"
+    assert any("phasesim --help" in line for line in ci_lines[idx[1]:])
+
+
 def test_ci_builds_a_fresh_environment_from_the_checkout():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "venv" in ci
