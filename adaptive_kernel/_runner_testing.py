@@ -1,0 +1,98 @@
+"""Unit functions for the tests of :mod:`adaptive_kernel.runner` (not part of the API).
+
+They live in the package, not in ``tests/``, because worker processes must import them by
+reference: ``tests/`` is not a package, and the separately started ``dask worker``
+processes do not have it on their path.
+"""
+import glob
+import os
+import time
+
+import numpy as np
+
+from .runner import key_seed, key_text
+
+
+def draw(key, n=64):
+    """A deterministic NumPy computation seeded by the unit key: (n,) float64 array."""
+    rng = np.random.default_rng(key_seed(key, entropy=20240))
+    x = rng.standard_normal((n, 8))
+    y = np.cumsum(np.sort(x, axis=0) ** 2, axis=0)
+    return y[:, 0] * rng.uniform() + np.exp(-np.abs(y[:, -1]))
+
+
+def sleepy_draw(key, n, delay):
+    """:func:`draw` after sleeping ``delay`` seconds (shuffles the completion order)."""
+    time.sleep(delay)
+    return draw(key, n)
+
+
+def _mark(folder, key):
+    name = key_text(key).replace("/", "_")
+    path = os.path.join(folder, f"{name}.{os.getpid()}.{time.monotonic_ns()}")
+    with open(path, "w"):
+        pass
+
+
+def calls(folder, key):
+    """How often :func:`counted_draw` ran for ``key`` (marker files in ``folder``)."""
+    name = key_text(key).replace("/", "_")
+    return len(glob.glob(os.path.join(glob.escape(folder), glob.escape(name) + ".*")))
+
+
+def counted_draw(key, n, folder):
+    """:func:`draw`, leaving one marker file per call in ``folder``."""
+    _mark(folder, key)
+    return draw(key, n)
+
+
+def die_once(key, n, marker, delay=0.0):
+    """Kill the worker process on the first call of the run (when ``marker`` does not exist
+    yet: it is created), then behave like :func:`draw`."""
+    time.sleep(delay)
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return draw(key, n)
+    os.close(fd)
+    os._exit(3)
+
+
+def fail_if(key, n, bad):
+    """:func:`draw`, but raise ValueError for the unit whose key equals ``bad``."""
+    if tuple(key) == tuple(bad):
+        raise ValueError(f"sigma2 too small for unit {key[1]}\n(second line)")
+    return draw(key, n)
+
+
+def _openblas_threads():
+    import ctypes
+
+    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in glob.glob(os.path.join(libdir, "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+                     "openblas_get_num_threads"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_int
+                return int(fn())
+    return None
+
+
+def thread_report(key=None):
+    """The thread settings seen by a unit: environment, numba, OpenBLAS, and the pid."""
+    import numba
+
+    return {"env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                   "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+                                                   "PHASESIM_THREADS")},
+            "numba": numba.get_num_threads(), "openblas": _openblas_threads(), "pid": os.getpid()}
+
+
+def die(key, n):
+    """Kill the worker process, every time."""
+    os._exit(3)
