@@ -13,7 +13,8 @@ Typical use::
 from . import _numba_cache  # noqa: F401  (first: compiled kernels go to a user cache folder)
 from ._version import __version__
 from .errors import FileFormatError, OutputExistsError, ParameterError, PhasesimError
-from .results import ScanResult, load
+from .kinds import load
+from .results import ScanResult
 from .solver import SelfConsistentSolution, scan, solve, sweep
 from .teachers import get_teacher
 

@@ -1,9 +1,9 @@
 """``phasesim plot`` and ``phasesim info``: look at what a scan file holds.
 
 Registered on the main command group by :func:`register` (called from
-:mod:`adaptive_kernel.cli`). Commands stay thin: the reading is
-:func:`adaptive_kernel.plotting.load_any`, the figures are the plotting methods of the
-returned object (:mod:`adaptive_kernel.plotting`), so a notebook gets the same figures.
+:mod:`adaptive_kernel.cli`). Commands stay thin: the reading is :func:`adaptive_kernel.load`
+(:mod:`adaptive_kernel.kinds`), the figures are the functions of
+:mod:`adaptive_kernel.plotting`, so a notebook gets the same figures.
 Every input error (missing file or group, unknown kind for the file, existing output)
 is a one-line usage error with exit code 2.
 """
@@ -15,6 +15,7 @@ import os
 import click
 import numpy as np
 
+from ._cliutil import check_output
 from ._cliutil import usage_errors as _usage
 from .errors import FileFormatError
 
@@ -70,20 +71,21 @@ def plot_cmd(file, kind, output, overwrite, dpi, size, curves, sigma2, no_inset)
     matplotlib.use("Agg", force=True)  # never open a window from the command line
     from . import plotting
 
+    from .kinds import load
+
     figsize = _parse_size(size)
-    obj = plotting.load_any(file)
+    obj = load(file)
     if kind is None:
         kind = plotting.default_kind(obj)
-    out = output or os.path.splitext(file)[0] + f"_{kind}.png"
+    out = output if output is not None else os.path.splitext(file)[0] + f"_{kind}.png"
     if os.path.splitext(out)[1].lower() not in plotting.FORMATS:
         raise click.UsageError(f"output must end in {', '.join(plotting.FORMATS)}; got {out!r}")
-    if os.path.exists(out) and not overwrite:
-        raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")
     kwargs = {}
     if kind == "landscape":
         kwargs = {"n_curves": curves, "sigma2": _parse_floats(sigma2, "--sigma2"), "inset": not no_inset}
     elif sigma2 is not None or no_inset:
         raise click.UsageError("--sigma2 and --no-inset apply to --kind landscape only")
+    check_output(out, overwrite)  # before drawing: refuse a location that cannot be written
     fig, ax = plotting.figure_for(kind, figsize)
     try:
         plotting.plot(obj, kind, ax=ax, **kwargs)
@@ -100,13 +102,13 @@ def plot_cmd(file, kind, output, overwrite, dpi, size, curves, sigma2, no_inset)
 def info_cmd(file):
     """Describe a phasesim HDF5 FILE: parameters, number of points, convergence, phases
     found, phase boundaries (and Langevin data, when present)."""
-    from . import plotting
-    from .phase_diagram import PhaseDiagram
+    from .kinds import load
 
-    obj = plotting.load_any(file)
-    if isinstance(obj, PhaseDiagram):
+    obj = load(file)
+    kind = getattr(obj, "kind", None)
+    if kind == "phase_diagram":
         click.echo(_info_diagram(file, obj))
-    elif isinstance(obj, plotting.LangevinData):
+    elif kind == "langevin":
         click.echo(_info_header(file, obj.attrs | {"teacher": obj.teacher}))
         if obj.params:
             click.echo("parameters: " + ", ".join(f"{k}={_fmt(v)}" for k, v in obj.params.items()))
@@ -255,9 +257,8 @@ def scan_vary(teacher, params, given, vary, grid, output, overwrite, quiet, data
     name, values = parse_vary(vary, teacher)
     if name in given:
         raise click.UsageError(f"--vary {name}=... and --{name.replace('_', '-')} both given; give one")
-    out = output or os.path.join(data_dir, default_output(teacher, name))
-    if os.path.exists(out) and not overwrite:
-        raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")
+    out = output if output is not None else os.path.join(data_dir, default_output(teacher, name))
+    check_output(out, overwrite)  # before the computation: refuse a location that cannot be written
     for v in values:  # validate every value before the first scan
         teacher.make_params(**{**params, name: v.item()})
     npts = 2 * len(grid) * len(values)

@@ -1,7 +1,11 @@
 """The ``phasesim`` command line. Commands stay thin: parse, call the library, write.
 
 Every error provoked by bad input (a :class:`~adaptive_kernel.errors.PhasesimError`)
-becomes a one-line click usage error with exit code 2.
+becomes a one-line click usage error with exit code 2; this includes an output location
+refused before the computation starts (:func:`adaptive_kernel.storage.check_output_path`).
+A write that fails nevertheless (disk full, quota, ...) is a one-line error with exit code
+1 (:class:`~adaptive_kernel.errors.WriteError`); Ctrl-C ends with one line and exit code
+130. No command leaves a temporary or partial output file behind.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import sys
 
 import click
 
-from ._cliutil import command_line, usage_errors  # noqa: F401  (re-exported)
+from ._cliutil import check_output, command_line, usage_errors  # noqa: F401  (re-exported)
 from ._version import __version__
 
 DATA_DIR = "data"
@@ -120,16 +124,23 @@ def scan_cmd(teacher, output, overwrite, quiet, sigma2, vary, **physics):
     t = get_teacher(teacher)
     kw = {k: v for k, v in physics.items() if k in _TEACHER_OPTIONS[teacher]}
     params = t.make_params(**kw)
+    from .limits import check_scan_size
+    from .validation import grid_size
+
+    num = grid_size(sigma2 if sigma2 is not None else t.default_sigma2)
+    if vary is None and num is not None and num >= 1:
+        check_scan_size(t, params, num)  # point cap and estimate, before the grid is built
     grid = parse_grid(sigma2 if sigma2 is not None else t.default_sigma2, "sigma2")
     if (grid <= 0).any():
         raise click.UsageError(f"sigma2 must be > 0; got grid {sigma2!r}")
+    if vary is None:
+        t.check_sigma2(params, grid)  # the noise range the numerics resolve (one line, exit 2)
     if vary is not None:  # 2-D phase diagram (adaptive_kernel.phase_diagram)
         from ._cli_plot import scan_vary
 
         return scan_vary(t, params, given, vary, grid, output, overwrite, quiet, DATA_DIR, command_line())
-    out = output or os.path.join(DATA_DIR, t.default_output)
-    if os.path.exists(out) and not overwrite:
-        raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")
+    out = output if output is not None else os.path.join(DATA_DIR, t.default_output)
+    check_output(out, overwrite)  # before the computation: refuse a location that cannot be written
     npts = 2 * len(grid)
     if quiet:
         res = scan(t, params, grid)

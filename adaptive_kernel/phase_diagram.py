@@ -25,17 +25,28 @@ HDF5 layout (``format_version`` 1; other tools read these names)::
                             reached), <name>_halfwidth, <name>_located (bool); notes in the
                             attrs <name>_notes (one string per value, joined by " | ")
 
-Files are written to a temporary name in the target folder and renamed when complete.
+Every dataset has a one-line ``description`` and ``units`` where one applies (``"1"``:
+dimensionless); ``grid/phase`` explains its codes in ``phase_codes``. ``grid/values`` and
+``grid/sigma2`` are HDF5 dimension scales attached to the axes of every ``grid`` dataset, so
+``xarray.open_dataset(path, group="grid", engine="h5netcdf")`` has both as coordinates.
+
+Files are written by :func:`adaptive_kernel.storage.write_result` (in memory, then to a
+temporary name in the target folder, renamed when complete) and read back by
+:func:`adaptive_kernel.load`. This module does not import the plotting module (figures:
+``adaptive_kernel.plotting.plot_phase(diagram)``, ``plot_order_family(diagram)``).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
+from .codes import PHASE_CODES
 from .errors import FileFormatError, ParameterError
-from .storage import atomic_output, open_h5, provenance
+from .results import dataset_meta, observable_descriptions
+from .storage import attach_scales, describe, open_h5, py_value, write_result
 from .teachers.base import PHASE_NAMES
 
 FORMAT_VERSION = 1
@@ -66,6 +77,9 @@ class PhaseDiagram:
     branch_difference : ndarray
     settings, attrs : dict
     """
+
+    #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
+    kind: ClassVar[str] = "phase_diagram"
 
     teacher: str
     params: dict
@@ -108,37 +122,20 @@ class PhaseDiagram:
                          f"{','.join(PHASE_NAMES[p] for p in found):>24s}")
         return "\n".join(lines)
 
-    # -- plotting -------------------------------------------------------------------
-    def plot_phase(self, ax=None, **kwargs):
-        """2-D phase diagram; see :func:`adaptive_kernel.plotting.plot_phase`."""
-        from .plotting import plot_phase
-
-        return plot_phase(self, ax=ax, **kwargs)
-
-    def plot_order(self, ax=None, **kwargs):
-        """Main order parameter vs sigma2, one curve per value of the second parameter;
-        see :func:`adaptive_kernel.plotting.plot_order_family`."""
-        from .plotting import plot_order_family
-
-        return plot_order_family(self, ax=ax, **kwargs)
-
     # -- HDF5 -----------------------------------------------------------------------
     def to_hdf5(self, path, overwrite: bool = False, command: str | None = None) -> str:
-        """Write atomically to ``path``; refuse to replace an existing file unless ``overwrite``."""
-        import h5py
+        """Write atomically to ``path``; refuse to replace an existing file unless ``overwrite``.
 
-        path = os.fspath(path)
-        with atomic_output(path, overwrite) as tmp:
-            with h5py.File(tmp, "w") as f:
-                self._write(f, command)
-        return path
+        Written by :func:`~adaptive_kernel.storage.write_result` (root attribute
+        ``kind = "phase_diagram"``): the file is assembled in memory, and an I/O failure (disk
+        full, read-only folder, ...) raises a one-line
+        :class:`~adaptive_kernel.errors.WriteError` and leaves an existing file untouched.
+        """
+        return write_result(path, self.kind, self._fill, overwrite, command, teacher=self.teacher,
+                            attrs=self.attrs, format_version=FORMAT_VERSION, phase_codes=PHASE_CODES)
 
-    def _write(self, f, command):
-        attrs = provenance(self.teacher, command, kind="phase_diagram", format_version=FORMAT_VERSION,
-                           phase_codes="0=GFL, 1=GMFL-I, 2=GMFL-II, -1=not converged")
-        attrs.update({k: v for k, v in self.attrs.items() if k not in ("teacher", "kind")})
-        for k, v in attrs.items():
-            f.attrs[k] = v
+    def _fill(self, f):
+        descriptions = observable_descriptions(self.teacher)
         g = f.create_group("params")
         for k, v in self.params.items():
             g.attrs[k] = v
@@ -152,9 +149,29 @@ class PhaseDiagram:
         for k, v in self.data.items():
             g.create_dataset(k, data=v)
         g.create_dataset("branch_difference", data=np.asarray(self.branch_difference, float))
+        for k, ds in g.items():
+            if k == "values":
+                describe(ds, f"values of the second (varied) parameter {self.name}", "1")
+            elif k == "branch_difference":
+                describe(ds, "max |down - up| of the order parameters over the points converged "
+                             "on both continuation sweeps, per value", "1")
+            else:
+                text, units, extra = dataset_meta(k, ds.dtype, descriptions)
+                describe(ds, text + (" (downward sweep)" if k != "sigma2" else ""), units, **extra)
+        attach_scales(g, "values", "sigma2")
+        attach_scales(g, "values")
         b = f.create_group("boundaries")
         for k, v in self.boundaries.items():
-            b.create_dataset(k, data=v)
+            ds = b.create_dataset(k, data=v)
+            base = k.replace("_halfwidth", "").replace("_located", "")
+            what = {"sigma2_gmfl1": "GFL -> GMFL-I", "sigma2_gmfl2": "GMFL-I -> GMFL-II"}.get(base, base)
+            if k.endswith("_halfwidth"):
+                describe(ds, f"half-width of the bisection bracket of {base}, per value", "1")
+            elif k.endswith("_located"):
+                describe(ds, f"True where {base} was located by bisection, per value")
+            else:
+                describe(ds, f"sigma2 of the {what} boundary per value of {self.name} "
+                             f"(NaN: not reached; notes in the attribute {k}_notes)", "1")
         for k, v in self.notes.items():
             b.attrs[k + "_notes"] = " | ".join(v)
 
@@ -167,8 +184,6 @@ class PhaseDiagram:
 
     @classmethod
     def _read(cls, f, path):
-        from .results import _py
-
         if "grid" not in f:
             raise FileFormatError(
                 f"{path}: no 'grid' group, so no 2-D phase diagram; make one with "
@@ -182,8 +197,8 @@ class PhaseDiagram:
                 raise FileFormatError(f"{path}: missing dataset 'grid/{d}'")
         if "teacher" not in f.attrs:
             raise FileFormatError(f"{path}: missing root attribute 'teacher'")
-        params = {k: _py(v) for k, v in f["params"].attrs.items() if not k.startswith("solver_")}
-        settings = {k[7:]: _py(v) for k, v in f["params"].attrs.items() if k.startswith("solver_")}
+        params = {k: py_value(v) for k, v in f["params"].attrs.items() if not k.startswith("solver_")}
+        settings = {k[7:]: py_value(v) for k, v in f["params"].attrs.items() if k.startswith("solver_")}
         skip = ("values", "sigma2", "branch_difference")
         data = {k: g[k][()] for k in g if k not in skip}
         if "converged" not in data:
@@ -194,12 +209,12 @@ class PhaseDiagram:
             for suffix, fill in (("", np.nan), ("_halfwidth", np.nan), ("_located", False)):
                 key = name + suffix
                 bnd[key] = f["boundaries"][key][()] if key in f["boundaries"] else np.full(nb, fill)
-            text = str(_py(f["boundaries"].attrs.get(name + "_notes", "")))
+            text = str(py_value(f["boundaries"].attrs.get(name + "_notes", "")))
             notes[name] = text.split(" | ") if text else [""] * nb
         diff = g["branch_difference"][()] if "branch_difference" in g else np.full(nb, np.nan)
-        return cls(str(_py(f.attrs["teacher"])), params, str(_py(g.attrs.get("name", "parameter"))),
+        return cls(str(py_value(f.attrs["teacher"])), params, str(py_value(g.attrs.get("name", "parameter"))),
                    g["values"][()], g["sigma2"][()], data, bnd, notes, diff, settings,
-                   {k: _py(v) for k, v in f.attrs.items()})
+                   {k: py_value(v) for k, v in f.attrs.items()})
 
 
 def load_phase_diagram(path) -> PhaseDiagram:
@@ -277,6 +292,13 @@ def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=
     sigma2 = np.asarray(sigma2_values, float)
     all_params = [teacher.make_params(**{**params, name: v.item() if hasattr(v, "item") else v})
                   for v in values]
+    # every row is checked before the first is solved: the total size and each row's
+    # noise range (adaptive_kernel.limits, Teacher.check_sigma2)
+    from .limits import check_scan_size
+
+    check_scan_size(teacher, all_params[0], len(sigma2), n_rows=len(all_params), vary=name)
+    for p in all_params:
+        teacher.check_sigma2(p, sigma2)
     results = []
     for p in all_params:
         results.append(scan(teacher, p, sigma2, progress=progress, **scan_kw))

@@ -21,13 +21,17 @@ function                  what it shows
                           :class:`~adaptive_kernel.phase_diagram.PhaseDiagram`
 :func:`plot_langevin`     simulated :math:`-\log p` of the order parameter with error bars over the
                           theory curve, and simulated order parameters vs theory
-                          (:class:`LangevinData`: the ``langevin/`` group written by
-                          ``phasesim langevin``, layout in :mod:`simulations.langevin`)
+                          (:class:`simulations.langevin_io.LangevinData`: the ``langevin/``
+                          group written by ``phasesim langevin``, layout in
+                          :mod:`simulations.langevin`)
 ========================  ====================================================================
 
-:func:`load_any` opens any phasesim HDF5 file (scan, phase diagram or Langevin) and returns
-the matching object; :func:`plot` dispatches on ``kind`` and :func:`save_figure` writes the
-figure file atomically (what ``phasesim plot`` calls).
+Files are opened with :func:`adaptive_kernel.load` (:mod:`adaptive_kernel.kinds`;
+:func:`load_any` is the same function), which returns the object of the file's kind;
+:func:`plot` dispatches on the figure ``kind`` and :func:`save_figure` writes the figure file
+atomically (what ``phasesim plot`` calls). This module imports the result classes; they
+never import it: in a notebook, ``from adaptive_kernel import load, plotting`` and
+``plotting.plot_order(load(path))``.
 
 Names read from a Langevin file (the contract with :mod:`simulations.langevin`): root
 attribute ``teacher``; ``langevin/sigma2``; measured ``langevin/<name>`` + ``<name>_err``
@@ -52,9 +56,12 @@ import warnings
 import numpy as np
 from cycler import cycler
 
-from .errors import FileFormatError, PhasesimError
-from .storage import atomic_output
-from .storage import open_h5 as _open_h5
+from .errors import FileFormatError, ParameterError, PhasesimError
+from .kinds import load
+from .storage import refuse_existing, write_bytes
+
+#: Opens any phasesim file; the same function as :func:`adaptive_kernel.load`.
+load_any = load
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -339,6 +346,33 @@ def _renderer(fig):
 
 # ---------------------------------------------------------------------------------------
 # landscape
+#: ``plot_landscape(sigma2=...)`` accepts values up to this fraction of the scan's range
+#: outside it (each value is drawn as the nearest scan point).
+LANDSCAPE_SIGMA2_MARGIN = 0.1
+
+
+def check_landscape_sigma2(values, scan_sigma2):
+    """Refuse noise values that cannot be drawn from a scan over ``scan_sigma2``: each must
+    be finite, > 0 and within :data:`LANDSCAPE_SIGMA2_MARGIN` of the scan's range (the
+    nearest scan point is drawn). Raises :class:`~adaptive_kernel.errors.ParameterError`
+    naming the range and the value."""
+    s = np.asarray(scan_sigma2, float)
+    s = s[np.isfinite(s)]
+    lo, hi = (float(s.min()), float(s.max())) if s.size else (math.nan, math.nan)
+    pad = LANDSCAPE_SIGMA2_MARGIN * ((hi - lo) if hi > lo else abs(hi))
+    a, b = max(lo - pad, 0.0), hi + pad
+    vals = np.atleast_1d(np.asarray(values, dtype=object))
+    for v in vals:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            x = math.nan
+        if not (math.isfinite(x) and x > 0 and a <= x <= b):
+            raise ParameterError(
+                f"--sigma2 values must be finite, > 0 and within the scan's range [{lo:.6g}, {hi:.6g}] "
+                f"(up to {LANDSCAPE_SIGMA2_MARGIN:.0%} of it outside: [{a:.6g}, {b:.6g}]); got {v!r}")
+
+
 @_styled
 def plot_landscape(result, ax=None, sigma2=None, n_curves: int = 9, inset: bool = True,
                    mark_minima: bool = True, cmap: str = "viridis", colorbar: bool = True,
@@ -372,6 +406,8 @@ def plot_landscape(result, ax=None, sigma2=None, n_curves: int = 9, inset: bool 
     action = np.asarray(result.landscape_action, float)
     s2 = np.asarray(result.sigma2, float)
     ok = np.all(np.isfinite(action), axis=1) if action.ndim == 2 else np.zeros(len(s2), bool)
+    if sigma2 is not None:
+        check_landscape_sigma2(sigma2, s2[ok] if ok.any() else s2)
     rows = _pick_rows(s2, ok, n_curves, sigma2, action)
     if len(rows) == 0:
         raise PhasesimError("the landscape holds no converged point to draw")
@@ -805,102 +841,13 @@ def plot_order_family(diagram, ax=None, quantity=None, cmap: str = "viridis", fi
 
 
 # ---------------------------------------------------------------------------------------
-# Langevin cross-checks
-class LangevinData:
-    r"""Langevin cross-check data of a ``phasesim langevin`` file (:mod:`simulations.langevin`,
-    whose module docstring documents the layout). What is read:
+# Langevin cross-checks (LangevinData: simulations.langevin_io, next to the writer)
+#: x label of the order-parameter histogram of a Langevin file, per teacher.
+LANGEVIN_ORDER_LABELS = {"cubic": r"$q=\mathbf{w}\cdot\mathbf{w}^*$", "modadd": r"$\Phi=|W_k|^2$ ($k\neq0$)"}
 
-    * root attribute ``teacher``; ``/params`` attributes;
-    * ``/langevin/sigma2`` (base units) and ``sigma2_physical``;
-    * every 1-D ``/langevin/<name>`` with a ``<name>_err`` partner: measured values
-      (cubic: ``b``, ``c``, ``b_exact``, ``q2``, ...; modadd: ``residual``, ``residual_gpr``,
-      ``lambda_gram``, ...); every ``/langevin/theory_<name>``: the theory's values
-      (cubic: ``theory_b``, ``theory_c``, ...; modadd: ``theory_residual_derived``,
-      ``theory_residual_paper``, ...);
-    * per sigma2 index i, ``/langevin/<i>/``: ``hist_edges`` (nb + 1), ``hist_counts``
-      (subsets x nb; for modadd ``hist_counts_pooled``, the modes k != 0 summed), and the
-      theory's bin probabilities ``theory/bin_prob`` (cubic) or ``theory/derived/bin_prob``,
-      ``theory/paper/bin_prob`` (modadd).
 
-    Attributes
-    ----------
-    teacher : str
-    params, attrs : dict
-    sigma2, sigma2_physical : ndarray
-    measured : dict
-        ``{name: (value, err)}`` arrays over sigma2.
-    theory : dict
-        ``{name: array}`` (``theory_`` prefix removed).
-    points : list of dict
-        Per sigma2: ``sigma2``, ``edges``, ``counts`` (subsets x bins), ``theory_prob``
-        ``{label: bin probabilities}``.
-    """
-
-    order_parameter_labels = {"cubic": r"$q=\mathbf{w}\cdot\mathbf{w}^*$", "modadd": r"$\Phi=|W_k|^2$ ($k\neq0$)"}
-
-    def __init__(self, teacher, params, sigma2, sigma2_physical, measured, theory, points, attrs=None):
-        self.teacher = teacher
-        self.params = params
-        self.sigma2 = np.asarray(sigma2, float)
-        self.sigma2_physical = np.asarray(sigma2_physical, float)
-        self.measured = measured
-        self.theory = theory
-        self.points = points
-        self.attrs = attrs or {}
-
-    @classmethod
-    def from_file(cls, f, path="file"):
-        """Read from an open h5py File that has a ``langevin`` group."""
-        from .results import _py
-
-        if "langevin" not in f:
-            raise FileFormatError(f"{path}: no 'langevin' group (Langevin cross-check data, written by "
-                                  f"'phasesim langevin'); this file holds {', '.join(sorted(f)) or 'nothing'}")
-        g = f["langevin"]
-        if "sigma2" not in g:
-            raise FileFormatError(f"{path}: missing dataset 'langevin/sigma2'")
-        attrs = {k: _py(v) for k, v in f.attrs.items()}
-        attrs.update({"langevin_" + k: _py(v) for k, v in g.attrs.items()})
-        teacher = str(attrs.get("teacher", "cubic"))
-        params = {k: _py(v) for k, v in f["params"].attrs.items()} if "params" in f else {}
-        sigma2 = g["sigma2"][()]
-        s2p = g["sigma2_physical"][()] if "sigma2_physical" in g else sigma2
-        n = len(sigma2)
-        one_d = {k: np.asarray(g[k][()], float) for k in g
-                 if hasattr(g[k], "shape") and g[k].shape == (n,) and k not in ("sigma2", "sigma2_physical")}
-        measured = {k: (v, one_d.get(k + "_err", np.full(n, np.nan))) for k, v in one_d.items()
-                    if not k.startswith("theory_") and not k.endswith("_err")}
-        theory = {k[7:]: v for k, v in one_d.items() if k.startswith("theory_")}
-        points = []
-        for i in range(n):
-            if str(i) not in g:
-                continue
-            gi = g[str(i)]
-            if "hist_edges" not in gi or ("hist_counts" not in gi and "hist_counts_pooled" not in gi):
-                raise FileFormatError(f"{path}: langevin/{i} needs 'hist_edges' and 'hist_counts'")
-            edges = np.asarray(gi["hist_edges"][()], float)
-            counts = np.asarray(gi["hist_counts_pooled" if "hist_counts_pooled" in gi else "hist_counts"][()])
-            if counts.shape[-1] != len(edges) - 1:
-                raise FileFormatError(f"{path}: langevin/{i}: {counts.shape[-1]} count bins for {len(edges)} edges")
-            probs = {}
-            th = gi["theory"] if "theory" in gi else {}
-            if "bin_prob" in th:
-                probs["theory"] = th["bin_prob"][()]
-            for norm in ("derived", "paper"):
-                if norm in th and "bin_prob" in th[norm]:
-                    probs[f"theory ({norm} $\\Lambda$)"] = th[norm]["bin_prob"][()]
-            points.append({"sigma2": float(gi.attrs.get("sigma2", sigma2[i])), "edges": edges,
-                           "counts": counts.reshape(-1, counts.shape[-1]).astype(float), "theory_prob": probs})
-        return cls(teacher, params, sigma2, s2p, measured, theory, points, attrs)
-
-    @classmethod
-    def from_hdf5(cls, path):
-        with _open_h5(path) as f:
-            return cls.from_file(f, path)
-
-    def plot_langevin(self, axes=None, **kwargs):
-        """Simulation vs theory; see :func:`plot_langevin`."""
-        return plot_langevin(self, axes=axes, **kwargs)
+def _is_langevin(obj) -> bool:
+    return getattr(obj, "kind", None) == "langevin"
 
 
 def _rebin(edges, counts, probs, max_bins=45):
@@ -959,7 +906,7 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
 
     Parameters
     ----------
-    data : LangevinData (or a ScanResult carrying ``.langevin``)
+    data : simulations.langevin_io.LangevinData (or a ScanResult carrying ``.langevin``)
     axes : pair of Axes, optional
 
     Returns
@@ -968,11 +915,11 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
     """
     from matplotlib.lines import Line2D
 
-    if not isinstance(data, LangevinData):
+    if not _is_langevin(data):
         lg = getattr(data, "langevin", None)
         if lg is None:
             raise FileFormatError("no Langevin data: the file has no 'langevin' group (open files with "
-                                  "adaptive_kernel.plotting.load_any to attach it)")
+                                  "adaptive_kernel.load to attach it)")
         data = lg
     if axes is None:
         _, axes = new_figure("langevin", figsize, ncols=2)
@@ -1014,7 +961,7 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
         ax1.set_xlim(min(xs), max(xs))
     else:
         ax1.text(0.5, 0.5, "no histograms in the file", transform=ax1.transAxes, ha="center")
-    ax1.set_xlabel(LangevinData.order_parameter_labels.get(data.teacher, "order parameter"))
+    ax1.set_xlabel(LANGEVIN_ORDER_LABELS.get(data.teacher, "order parameter"))
     ax1.set_ylabel(r"$-\log p$ + const")
     ax1.set_title("weight posterior: simulation (markers) vs theory (lines)", fontsize=10.5)
     # right: order parameters
@@ -1056,42 +1003,13 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
 
 # ---------------------------------------------------------------------------------------
 # files
-def load_any(path):
-    """Open any phasesim HDF5 file and return the matching object.
-
-    * a file with a ``grid`` group: :class:`~adaptive_kernel.phase_diagram.PhaseDiagram`;
-    * a scan file (``scan`` group): :class:`~adaptive_kernel.results.ScanResult`, with
-      ``.langevin`` set to a :class:`LangevinData` when the file also has a ``langevin`` group
-      (``None`` otherwise);
-    * a file with only a ``langevin`` group: :class:`LangevinData`.
-
-    Raises :class:`~adaptive_kernel.errors.FileFormatError` for anything else.
-    """
-    from .phase_diagram import PhaseDiagram
-    from .results import ScanResult
-
-    with _open_h5(path) as f:
-        groups = set(f)
-        if "grid" in groups:
-            return PhaseDiagram._read(f, path)
-        lg = LangevinData.from_file(f, path) if "langevin" in groups else None
-        if "scan" not in groups:
-            if lg is not None:
-                return lg
-            raise FileFormatError(f"{path}: not a phasesim file (no 'scan', 'grid' or 'langevin' group; "
-                                  f"found: {', '.join(sorted(groups)) or 'nothing'})")
-    res = ScanResult.from_hdf5(path)
-    res.langevin = lg
-    return res
-
-
 def default_kind(obj) -> str:
     """The figure a file is mainly for: order (scan), phase (2-D diagram), langevin."""
     from .phase_diagram import PhaseDiagram
 
     if isinstance(obj, PhaseDiagram):
         return "phase"
-    if isinstance(obj, LangevinData):
+    if _is_langevin(obj):
         return "langevin"
     return "order"
 
@@ -1104,7 +1022,7 @@ def plot(obj, kind: str, ax=None, **kwargs):
         raise PhasesimError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
     if kind == "langevin":
         return plot_langevin(obj, axes=ax, **kwargs)
-    if isinstance(obj, LangevinData):
+    if _is_langevin(obj):
         raise FileFormatError(f"this file holds only Langevin data; use --kind langevin (not {kind})")
     if kind == "phase":
         if not isinstance(obj, PhaseDiagram):
@@ -1122,16 +1040,27 @@ def plot(obj, kind: str, ax=None, **kwargs):
 
 
 def save_figure(fig, path, overwrite: bool = False, dpi: int = DPI) -> str:
-    """Save atomically (temporary file + rename) as PNG, PDF or SVG by the extension."""
+    """Save atomically as PNG, PDF or SVG by the extension.
+
+    The figure is rendered in memory and written with :func:`~adaptive_kernel.storage.write_bytes`
+    (temporary file + rename): an existing file is replaced only with ``overwrite``
+    (:class:`~adaptive_kernel.errors.OutputExistsError`), and an I/O failure (disk full,
+    read-only folder, ...) raises a one-line :class:`~adaptive_kernel.errors.WriteError`,
+    removes the temporary file and leaves an existing file untouched.
+    """
+    import io
+
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise PhasesimError(f"output must end in {', '.join(FORMATS)}; got {path!r}")
-    with atomic_output(path, overwrite) as tmp:
-        meta = {"Creator": "phasesim (adaptive_kernel.plotting)"}
-        if ext == ".png":
-            meta = {"Software": meta["Creator"]}
-        fig.savefig(tmp, format=ext[1:], dpi=dpi, metadata=meta)
+    refuse_existing(path, overwrite)  # before rendering anything
+    meta = {"Creator": "phasesim (adaptive_kernel.plotting)"}
+    if ext == ".png":
+        meta = {"Software": meta["Creator"]}
+    buf = io.BytesIO()
+    fig.savefig(buf, format=ext[1:], dpi=dpi, metadata=meta)
+    write_bytes(path, buf.getbuffer(), overwrite)
     return path
 
 

@@ -2,34 +2,90 @@
 
 HDF5 layout (other tools read these names; keep them stable)::
 
-    /                      attrs: teacher, package_version, created (ISO 8601), command,
-                                  format_version, phase_codes, plus provenance
+    /                      attrs: kind = "scan", teacher, package_version, created (ISO 8601),
+                                  command, format_version, phase_codes, plus provenance
     /params                attrs: every input parameter
     /scan/<name>           1-D datasets, one entry per sigma2 (downward continuation sweep):
-                           sigma2, u, phase, converged, iterations, plus the teacher's
-                           order parameters (modadd: residual, lambda, droplet_fraction, ...)
+                           sigma2, u, phase, converged, iterations, evaluations, status,
+                           equation_residual, plus the teacher's order parameters (modadd:
+                           residual, lambda, droplet_fraction, ...)
     /scan_up/<name>        the same from the upward sweep (attrs: branch_difference)
     /transitions           attrs: sigma2_gmfl1, sigma2_gmfl2 (NaN when not reached),
                            u_c (u at sigma2_gmfl1), their half-widths and notes
     /landscape/phi         order-parameter grid (modadd: Phi = Psi = |W_k|^2; cubic: q)
     /landscape/action      one row per sigma2 (the teacher's normalised action)
 
-Files are written to a temporary name in the target folder and renamed only when
-complete, so an interrupted write never leaves a truncated file at the target path.
+Every dataset has a one-line ``description`` attribute and ``units`` where one applies
+(``"1"``: dimensionless); ``phase`` datasets explain their codes in ``phase_codes``,
+``status`` datasets in ``status_codes`` (:mod:`adaptive_kernel.codes`). ``scan/sigma2`` and
+``scan_up/sigma2`` are HDF5 dimension scales attached to every dataset of their sweep, so
+``xarray.open_dataset(path, group="scan", engine="h5netcdf")`` has ``sigma2`` as coordinate.
+
+Files are written by :func:`adaptive_kernel.storage.write_result`: assembled in memory and
+written to a temporary name in the target folder, renamed only when complete, so an
+interrupted write never leaves a truncated file at the target path. They are read back by
+:func:`adaptive_kernel.load` (:mod:`adaptive_kernel.kinds`). This module does not import
+the plotting module (figures: ``adaptive_kernel.plotting.plot_order(result)`` etc.) nor the
+teacher registry.
 """
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
+from .codes import PHASE_CODES, STATUS_CODES
 from .errors import FileFormatError
-from .storage import atomic_output, open_h5, provenance
+from .storage import attach_scales, describe, open_h5, py_value, write_result
 from .teachers.base import PHASE_NAMES
 
 FORMAT_VERSION = 1
+
+#: Description and units of the datasets every solver scan writes, whatever the theory.
+COMMON_DATASETS = {
+    "sigma2": ("GPR noise variance sigma2 of each point (the sweep coordinate)", "1"),
+    "u": ("effective interaction u of the mean-field theory at this sigma2", "1"),
+    "phase": ("phase of the point (see phase_codes)", None),
+    "converged": ("True where the self-consistency equation was solved to the residual "
+                  "tolerance (other points are stored as NaN)", None),
+    "iterations": ("iterations of the root finder at this point", "1"),
+    "evaluations": ("evaluations of the fixed-point map at this point", "1"),
+    "equation_residual": ("max |x - T(x)| of the stored solution (residual of the "
+                          "self-consistency equation)", "1"),
+    "status": ("solver status code of the point (see status_codes)", None),
+}
+#: Description of an observable that neither this table nor the task describes.
+GENERIC_DESCRIPTION = "order parameter of the theory; see the teacher module"
+
+
+def observable_descriptions(teacher: str) -> dict:
+    """``{name: one-line description}`` of the theory-specific observables of ``teacher``:
+    the ``order_parameters`` of its task (:data:`adaptive_kernel.tasks.TASKS`), or ``{}``."""
+    from .tasks import TASKS
+
+    return dict(getattr(TASKS.get(teacher), "order_parameters", None) or {})
+
+
+def dataset_meta(name: str, dtype, descriptions: dict) -> tuple:
+    """``(description, units, extra attributes)`` of a dataset ``name`` of a result file.
+
+    ``descriptions`` holds the theory-specific ones (:func:`observable_descriptions`);
+    ``units`` is ``"1"`` for every numeric quantity (all are dimensionless) and None for
+    flags and codes.
+    """
+    kind = np.dtype(dtype).kind
+    if name in COMMON_DATASETS:
+        text, units = COMMON_DATASETS[name]
+    else:
+        text = descriptions.get(name, GENERIC_DESCRIPTION)
+        units = "1" if kind in "fiuc" else None
+    extra = {"phase_codes": PHASE_CODES} if name == "phase" else {}
+    if name == "status":
+        extra = {"status_codes": STATUS_CODES}
+    return text, units, extra
 
 
 @dataclass
@@ -52,7 +108,13 @@ class ScanResult:
         Tolerances and timing.
     attrs : dict
         Root attributes (filled on write/read: created, command, package_version).
+    critical_u : float
+        Effective interaction u at ``sigma2_gmfl1`` (NaN if not reached): set by
+        :func:`adaptive_kernel.solver.scan`, read from ``transitions/u_c``; see :attr:`u_c`.
     """
+
+    #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
+    kind: ClassVar[str] = "scan"
 
     teacher: str
     params: dict
@@ -64,6 +126,7 @@ class ScanResult:
     landscape_action: np.ndarray
     settings: dict = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
+    critical_u: float = math.nan
 
     # -- convenience --------------------------------------------------------------
     @property
@@ -81,13 +144,11 @@ class ScanResult:
 
     @property
     def u_c(self) -> float:
-        """Effective interaction at the GFL -> GMFL-I boundary (NaN if not reached)."""
-        from .teachers import get_teacher
-
-        s = self.sigma2_gmfl1
-        if not math.isfinite(s):
+        """Effective interaction at the GFL -> GMFL-I boundary (NaN if not reached): the
+        value the solver computed (:attr:`critical_u`), stored as ``transitions/u_c``."""
+        if not math.isfinite(self.sigma2_gmfl1):
             return math.nan
-        return float(get_teacher(self.teacher).effective_interaction(self.params, s))
+        return float(self.critical_u)
 
     @property
     def n_converged(self) -> int:
@@ -131,21 +192,18 @@ class ScanResult:
 
     # -- HDF5 -----------------------------------------------------------------------
     def to_hdf5(self, path, overwrite: bool = False, command: str | None = None) -> str:
-        """Write atomically to ``path``; refuse to replace an existing file unless ``overwrite``."""
-        import h5py
+        """Write atomically to ``path``; refuse to replace an existing file unless ``overwrite``.
 
-        path = os.fspath(path)
-        with atomic_output(path, overwrite) as tmp:
-            with h5py.File(tmp, "w") as f:
-                self._write(f, command)
-        return path
+        Written by :func:`~adaptive_kernel.storage.write_result` (root attribute
+        ``kind = "scan"``): the file is assembled in memory, and an I/O failure (disk full,
+        read-only folder, ...) raises a one-line :class:`~adaptive_kernel.errors.WriteError`
+        and leaves an existing file untouched.
+        """
+        return write_result(path, self.kind, self._fill, overwrite, command, teacher=self.teacher,
+                            attrs=self.attrs, format_version=FORMAT_VERSION, phase_codes=PHASE_CODES)
 
-    def _write(self, f, command):
-        attrs = provenance(self.teacher, command, format_version=FORMAT_VERSION,
-                           phase_codes="0=GFL, 1=GMFL-I, 2=GMFL-II, -1=not converged")
-        attrs.update({k: v for k, v in self.attrs.items() if k not in ("teacher",)})
-        for k, v in attrs.items():
-            f.attrs[k] = v
+    def _fill(self, f):
+        descriptions = observable_descriptions(self.teacher)
         g = f.create_group("params")
         for k, v in self.params.items():
             g.attrs[k] = v
@@ -157,6 +215,10 @@ class ScanResult:
             for k, v in self.branches[branch].items():
                 g.create_dataset(k, data=v)
             g.attrs["sweep"] = "downward continuation" if branch == "down" else "upward continuation"
+            for k, ds in g.items():
+                text, units, extra = dataset_meta(k, ds.dtype, descriptions)
+                describe(ds, text, units, **extra)
+            attach_scales(g, "sigma2")
         f["scan_up"].attrs["branch_difference"] = self.branch_difference
         t = f.create_group("transitions")
         for name, (s, hw, ok, note) in self.transitions.items():
@@ -166,8 +228,12 @@ class ScanResult:
             t.attrs[name + "_note"] = note
         t.attrs["u_c"] = self.u_c
         land = f.create_group("landscape")
-        land.create_dataset("phi" if self.teacher == "modadd" else "q", data=self.landscape_grid)
-        land.create_dataset("action", data=self.landscape_action)
+        gname = "phi" if self.teacher == "modadd" else "q"
+        describe(land.create_dataset(gname, data=self.landscape_grid),
+                 descriptions.get(gname, "order-parameter grid of the landscape"), "1")
+        describe(land.create_dataset("action", data=self.landscape_action),
+                 "normalised action of one neuron on the landscape grid, one row per sigma2 of "
+                 "scan/sigma2 (NaN rows: not converged)", "1")
 
     @classmethod
     def from_hdf5(cls, path) -> "ScanResult":
@@ -180,8 +246,8 @@ class ScanResult:
             if "teacher" not in f.attrs:
                 raise FileFormatError(f"{path}: missing root attribute 'teacher'")
             teacher = str(f.attrs["teacher"])
-            params = {k: _py(v) for k, v in f["params"].attrs.items() if not k.startswith("solver_")}
-            settings = {k[7:]: _py(v) for k, v in f["params"].attrs.items() if k.startswith("solver_")}
+            params = {k: py_value(v) for k, v in f["params"].attrs.items() if not k.startswith("solver_")}
+            settings = {k[7:]: py_value(v) for k, v in f["params"].attrs.items() if k.startswith("solver_")}
             sigma2 = f["scan/sigma2"][()]
             branches = {"down": {k: f["scan"][k][()] for k in f["scan"] if k != "sigma2"}}
             if "scan_up" in f:
@@ -195,53 +261,14 @@ class ScanResult:
             for name in ("sigma2_gmfl1", "sigma2_gmfl2"):
                 trans[name] = (float(t.get(name, np.nan)), float(t.get(name + "_halfwidth", np.nan)),
                                bool(t.get(name + "_located", False)), str(t.get(name + "_note", "")))
+            u_c = float(t.get("u_c", np.nan))
             land = f["landscape"]
             gname = "phi" if "phi" in land else "q"
             grid = land[gname][()]
             action = land["action"][()]
-            attrs = {k: _py(v) for k, v in f.attrs.items()}
-        return cls(teacher, params, sigma2, branches, diff, trans, grid, action, settings, attrs)
-
-    # -- figures (thin wrappers of adaptive_kernel.plotting; what `phasesim plot` calls) ---
-    def plot_landscape(self, ax=None, **kwargs):
-        """Action vs order parameter for several sigma2; see :func:`adaptive_kernel.plotting.plot_landscape`."""
-        from .plotting import plot_landscape
-
-        return plot_landscape(self, ax=ax, **kwargs)
-
-    def plot_order(self, ax=None, **kwargs):
-        """Order parameters vs sigma2 with phases shaded; see :func:`adaptive_kernel.plotting.plot_order`."""
-        from .plotting import plot_order
-
-        return plot_order(self, ax=ax, **kwargs)
-
-    def plot_langevin(self, axes=None, **kwargs):
-        """Langevin data of the file (``self.langevin``, set by :func:`adaptive_kernel.plotting.load_any`)
-        against theory; see :func:`adaptive_kernel.plotting.plot_langevin`."""
-        from .plotting import plot_langevin
-
-        return plot_langevin(self, axes=axes, **kwargs)
-
-    def plot(self, kind: str = "order", ax=None, **kwargs):
-        """Any figure kind (``landscape``, ``order``, ``langevin``) by name."""
-        from .plotting import plot
-
-        return plot(self, kind, ax=ax, **kwargs)
+            attrs = {k: py_value(v) for k, v in f.attrs.items()}
+        return cls(teacher, params, sigma2, branches, diff, trans, grid, action, settings, attrs, u_c)
 
 
-def _py(v):
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def load(path):
-    """Open any phasesim HDF5 file: a :class:`ScanResult` for a scan (with ``.langevin`` set
-    when the file also holds Langevin data), a
-    :class:`~adaptive_kernel.phase_diagram.PhaseDiagram` for a ``--vary`` file, or the
-    Langevin data of a ``phasesim langevin`` file (see :func:`adaptive_kernel.plotting.load_any`)."""
-    from .plotting import load_any
-
-    return load_any(path)
+#: Kept for older callers; see :func:`adaptive_kernel.storage.py_value`.
+_py = py_value

@@ -29,20 +29,40 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from .codes import STATUS_MESSAGES  # status codes of SelfConsistentSolution (text in the files)
 from .teachers.base import Teacher
 
 #: Default tolerance on max |x - T(x)| for a point to count as converged.
 RESIDUAL_TOL = 1e-10
 #: Default width of the sigma2 interval that brackets a located phase boundary.
 BOUNDARY_TOL = 1e-6
+#: Scalar roots below this are refined to relative precision after Brent's method with its
+#: absolute tolerance (:func:`refine_small_root`); larger roots are left bit for bit as found.
+SMALL_ROOT = 1e-3
 
-STATUS_MESSAGES = {
-    0: "converged: |x - T(x)| below tolerance",
-    1: "iteration limit reached",
-    2: "no sign change of x - T(x) on the bracket",
-    3: "root finder stopped but |x - T(x)| above tolerance",
-    4: "non-finite value in the fixed-point map",
-}
+
+def refine_small_root(f, x, a, b, xtol):
+    """Refine a root x of f found by Brent's method with absolute tolerance ``xtol`` to
+    relative precision when 0 < |x| < :data:`SMALL_ROOT`.
+
+    With an absolute tolerance, a root r ~ 1e-12 (modular addition at sigma2 ~ 1e-12,
+    where r ~ sigma2) would keep only ~4 digits. Brent's answer lies within
+    2 (xtol + 4 eps |x|) of the root; that interval is searched again with a relative
+    tolerance. Returns x unchanged if there is nothing to refine or no sign change.
+    """
+    if not 0.0 < abs(x) < SMALL_ROOT:
+        return x
+    eps = np.finfo(float).eps
+    d = 2.0 * (xtol + 4.0 * eps * abs(x))
+    lo, hi = max(a, x - d), min(b, x + d)
+    flo, fhi = f(lo), f(hi)
+    if not (math.isfinite(flo) and math.isfinite(fhi)) or flo * fhi > 0:
+        return x
+    if flo == 0.0:
+        return lo
+    if fhi == 0.0:
+        return hi
+    return optimize.brentq(f, lo, hi, xtol=max(1e-15 * abs(x), 1e-300), rtol=4 * eps, maxiter=200)
 
 
 @dataclass
@@ -182,6 +202,7 @@ def _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter):
     try:
         x, info = optimize.brentq(f, a, b, xtol=1e-16, rtol=4 * np.finfo(float).eps,
                                   maxiter=maxiter, full_output=True, disp=False)
+        x = refine_small_root(f, x, a, b, 1e-16)
     except (ValueError, RuntimeError):
         return _finish(np.array([g]), F, maxiter, F.n, tol, sigma2, 4)
     status_if_bad = 3 if info.converged else 1
@@ -416,7 +437,9 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
     ----------
     teacher, params : Teacher, dict
     sigma2_values : array_like
-        Noise grid (any order; results are stored in this order).
+        Noise grid (any order; results are stored in this order). Refused
+        (:class:`~adaptive_kernel.errors.ParameterError`) below the teacher's
+        ``sigma2_limit`` or above :data:`adaptive_kernel.limits.MAX_SCAN_POINTS` points.
     tol : float
         Residual tolerance of every point.
     boundary_tol : float
@@ -428,10 +451,15 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
     -------
     ScanResult
     """
+    from .limits import check_scan_size
     from .results import ScanResult
 
     t0 = time.perf_counter()
     sigma2 = np.asarray(sigma2_values, float)
+    # refused before anything is solved: a grid below the noise the numerics resolve, or
+    # one too large (point cap, memory of the landscape)
+    teacher.check_sigma2(params, sigma2)
+    check_scan_size(teacher, params, len(sigma2))
     down = np.argsort(-sigma2, kind="stable")
     up = down[::-1]
     sols_down = sweep(teacher, params, sigma2[down], tol=tol, progress=progress)
@@ -456,6 +484,10 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
     for i, s in enumerate(sd):
         if s.success:
             action[i] = teacher.landscape(s.x, params, s.sigma2, grid)
+    # u at the GFL -> GMFL-I boundary, computed here where the teacher is at hand (the result
+    # classes do not import the teacher registry)
+    s_c = trans["sigma2_gmfl1"][0]
+    u_c = float(teacher.effective_interaction(params, s_c)) if math.isfinite(s_c) else math.nan
     return ScanResult(
         teacher=teacher.name,
         params=dict(params),
@@ -467,4 +499,5 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
         landscape_action=action,
         settings={"residual_tol": tol, "boundary_tol": boundary_tol,
                   "wall_time_s": time.perf_counter() - t0},
+        critical_u=u_c,
     )

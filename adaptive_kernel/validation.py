@@ -12,6 +12,10 @@ from numbers import Integral, Real
 
 from .errors import ParameterError
 
+#: Largest integer an HDF5 int64 attribute or dataset holds: the upper bound of every
+#: integer parameter without a smaller one of its own.
+INT64_MAX = 2 ** 63 - 1
+
 
 def _is_prime(n: int) -> bool:
     if n < 2:
@@ -33,7 +37,8 @@ class Constraint:
     Parameters
     ----------
     kind : {"real", "int", "choice"}
-        Type of the parameter.
+        Type of the parameter. Integers are also bounded by :data:`INT64_MAX` (they are
+        stored in HDF5 as int64).
     low, high : float or None
         Bounds (None: unbounded).
     low_open, high_open : bool
@@ -59,15 +64,21 @@ class Constraint:
     def describe(self) -> str:
         if self.kind == "choice":
             return "one of " + ", ".join(map(str, self.choices))
+
+        def num(x):
+            return str(int(x)) if self.kind == "int" and float(x).is_integer() else f"{x:g}"
+
         parts = []
-        if self.low is not None and self.high is not None:
-            lb = "(" if self.low_open else "["
-            rb = ")" if self.high_open else "]"
-            parts.append(f"in {lb}{self.low:g}, {self.high:g}{rb}")
-        elif self.low is not None:
-            parts.append(("> " if self.low_open else ">= ") + f"{self.low:g}")
-        elif self.high is not None:
-            parts.append(("< " if self.high_open else "<= ") + f"{self.high:g}")
+        high, high_open = self.high, self.high_open
+        if self.kind == "int" and high is None:
+            high, high_open = INT64_MAX, False  # integers are stored as HDF5 int64
+        if self.low is not None and high is not None and not self.low_open:
+            parts.append(f"in [{num(self.low)}, {num(high)}" + (")" if high_open else "]"))
+        else:
+            if self.low is not None:
+                parts.append(("> " if self.low_open else ">= ") + num(self.low))
+            if high is not None:
+                parts.append(("< " if high_open else "<= ") + num(high))
         if self.kind == "int":
             parts.insert(0, "an integer")
         if self.prime:
@@ -95,11 +106,13 @@ class Constraint:
             if not math.isfinite(value):
                 raise ParameterError(f"{name} must be {self.describe()}; got {value!r}")
         bad = False
+        if self.kind == "int" and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            bad = True  # not representable as an HDF5 int64 (checked first: no prime test)
         if self.low is not None:
             bad |= value <= self.low if self.low_open else value < self.low
         if self.high is not None:
             bad |= value >= self.high if self.high_open else value > self.high
-        if self.prime and not _is_prime(value):
+        if self.prime and not bad and not _is_prime(value):
             bad = True
         if self.odd and value % 2 == 0:
             bad = True
@@ -126,6 +139,26 @@ def validate(params: dict, constraints: dict) -> dict:
     return out
 
 
+#: Most points a START:STOP:NUM grid may have (8 MB of float64); the commands cap their
+#: grids much lower, with an estimate of the cost (:mod:`adaptive_kernel.limits`).
+GRID_NUM_MAX = 1_000_000
+
+
+def grid_size(text: str) -> int | None:
+    """NUM of a ``START:STOP:NUM`` grid (1 for a single value), without building the grid;
+    None if ``text`` is not of that form (:func:`parse_grid` then says why)."""
+    parts = str(text).split(":")
+    if len(parts) == 1:
+        return 1
+    if len(parts) != 3:
+        return None
+    try:
+        num = float(parts[2])
+    except ValueError:
+        return None
+    return int(num) if math.isfinite(num) and num.is_integer() else None
+
+
 def parse_grid(text: str, name: str = "sigma2"):
     """Parse ``START:STOP:NUM`` (or a single value) into a 1-D float array.
 
@@ -144,6 +177,8 @@ def parse_grid(text: str, name: str = "sigma2"):
             num = int(float(num))
             if num < 1:
                 raise ParameterError(f"{name} grid: NUM must be >= 1; got {num}")
+            if num > GRID_NUM_MAX:
+                raise ParameterError(f"{name} grid: NUM must be <= {GRID_NUM_MAX}; got {num}")
             vals = np.linspace(start, stop, num)
         else:
             raise ValueError

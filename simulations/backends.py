@@ -9,8 +9,9 @@ counts, sums).
 
 * :class:`MemoryBackend` keeps it in memory (tests, interactive use).
 * :class:`HDFBackend` also writes it to an HDF5 file at every :meth:`save`, atomically
-  (temporary file in the same folder, then :func:`os.replace`), so a killed run leaves the
-  previous complete checkpoint, never a truncated one.
+  (the file is assembled in memory, written to a temporary file in the same folder, then
+  renamed with :func:`os.replace`), so a killed run, a full disk or any other write error
+  leaves the previous complete checkpoint, never a truncated one, and no temporary file.
 
 Checkpoint file layout::
 
@@ -28,8 +29,8 @@ import os
 import numpy as np
 
 from adaptive_kernel._version import __version__
-from adaptive_kernel.errors import FileFormatError
-from adaptive_kernel.storage import atomic_output
+from adaptive_kernel.errors import FileFormatError, WriteError
+from adaptive_kernel.storage import h5_output
 
 CHECKPOINT_FORMAT = "phasesim-langevin-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -77,33 +78,51 @@ class HDFBackend(MemoryBackend):
     ----------
     path : str
         Checkpoint file (created on the first save).
+
+    Attributes
+    ----------
+    saved_iteration : int or None
+        The iteration held by the checkpoint file on disk (after a successful :meth:`save`
+        or :meth:`load`); None while this backend has not written or read one.
     """
 
     def __init__(self, path):
         super().__init__()
         self.path = os.fspath(path)
+        self.saved_iteration = None
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
     def save(self, iteration, units):
-        import h5py
+        """Write the checkpoint of ``iteration`` atomically.
 
+        Raises
+        ------
+        adaptive_kernel.errors.WriteError
+            The file could not be written (disk full, quota, read-only folder, ...): the
+            previous checkpoint file is untouched (``saved_iteration`` still names its
+            iteration), the temporary file is removed, and the in-memory state is not
+            advanced.
+        """
+        with h5_output(self.path, overwrite=True, what="checkpoint") as f:
+            f.attrs["format"] = CHECKPOINT_FORMAT
+            f.attrs["format_version"] = CHECKPOINT_VERSION
+            f.attrs["package_version"] = __version__
+            f.attrs["iteration"] = int(iteration)
+            f.attrs["meta"] = json.dumps(self.meta)
+            g = f.create_group("units")
+            for uid, st in units.items():
+                ug = g.create_group(str(uid))
+                for k, v in st.items():
+                    _write_item(ug, k, v)
         super().save(iteration, units)
-        with atomic_output(self.path, overwrite=True) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format"] = CHECKPOINT_FORMAT
-                f.attrs["format_version"] = CHECKPOINT_VERSION
-                f.attrs["package_version"] = __version__
-                f.attrs["iteration"] = self.iteration
-                f.attrs["meta"] = json.dumps(self.meta)
-                g = f.create_group("units")
-                for uid, st in units.items():
-                    ug = g.create_group(str(uid))
-                    for k, v in st.items():
-                        _write_item(ug, k, v)
+        self.saved_iteration = self.iteration
 
     def load(self):
+        """(meta, iteration, units) from the checkpoint file (or memory when there is no
+        file); an unreadable or damaged file is a one-line
+        :class:`~adaptive_kernel.errors.FileFormatError`."""
         import h5py
 
         if not os.path.exists(self.path):
@@ -111,26 +130,50 @@ class HDFBackend(MemoryBackend):
         try:
             f = h5py.File(self.path, "r")
         except OSError as exc:
-            raise FileFormatError(f"{self.path} is not a readable checkpoint ({exc})") from None
-        with f:
-            if f.attrs.get("format") != CHECKPOINT_FORMAT:
-                raise FileFormatError(f"{self.path} is not a phasesim Langevin checkpoint")
-            if int(f.attrs["format_version"]) != CHECKPOINT_VERSION:
-                raise FileFormatError(f"{self.path}: checkpoint format {f.attrs['format_version']} "
-                                      f"is not supported (expected {CHECKPOINT_VERSION})")
-            self.meta = json.loads(f.attrs["meta"])
-            self.iteration = int(f.attrs["iteration"])
-            self.units = {}
-            for uid, ug in f["units"].items():
-                st = {}
-                _read_group(ug, "", st)
-                self.units[uid] = st
+            raise FileFormatError(f"{self.path} is not a readable checkpoint ({_one_line(exc)})") from None
+        try:
+            self._read(f)
+        except FileFormatError:
+            raise
+        except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
+            raise FileFormatError(f"{self.path} is a damaged checkpoint ({_one_line(exc)}); "
+                                  f"start over with --overwrite") from None
+        finally:
+            f.close()
+        self.saved_iteration = self.iteration
         return super().load()
 
+    def _read(self, f):
+        if f.attrs.get("format") != CHECKPOINT_FORMAT:
+            raise FileFormatError(f"{self.path} is not a phasesim Langevin checkpoint")
+        if int(f.attrs["format_version"]) != CHECKPOINT_VERSION:
+            raise FileFormatError(f"{self.path}: checkpoint format {f.attrs['format_version']} "
+                                  f"is not supported (expected {CHECKPOINT_VERSION})")
+        self.meta = json.loads(f.attrs["meta"])
+        self.iteration = int(f.attrs["iteration"])
+        self.units = {}
+        for uid, ug in f["units"].items():
+            st = {}
+            _read_group(ug, "", st)
+            self.units[uid] = st
+
     def discard(self):
+        """Forget the run and remove the checkpoint file (a removal failure is a one-line
+        :class:`~adaptive_kernel.errors.WriteError`)."""
         super().discard()
-        if os.path.exists(self.path):
+        self.saved_iteration = None
+        try:
             os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else _one_line(exc)
+            raise WriteError(f"cannot remove checkpoint {self.path}: {reason}", path=self.path,
+                             errno=exc.errno) from None
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
 
 
 def _write_item(group, key, value):

@@ -1,5 +1,12 @@
 """``phasesim langevin``: Langevin-trained ensembles against the theory (registered into the
-``phasesim`` click group by :func:`adaptive_kernel.cli._register_optional_commands`)."""
+``phasesim`` click group by :func:`adaptive_kernel.cli._register_optional_commands`).
+
+Exit codes: 2 for bad input, including an output or checkpoint location refused before the
+run (empty path, unwritable or read-only folder, parent is a file, name too long, existing
+file); 1 when writing fails during the run (disk full, quota, ...: the previous checkpoint
+is kept and the message says from which step ``--resume`` continues) or the sampler
+diverges; 130 after Ctrl-C (the last checkpoint is kept, no temporary file is left).
+"""
 from __future__ import annotations
 
 import os
@@ -7,10 +14,29 @@ import sys
 
 import click
 
+from adaptive_kernel._cliutil import usage_errors
+
 
 def register(main):
     """Add the ``langevin`` command to the ``phasesim`` group."""
     main.add_command(langevin_cmd)
+
+
+def _kept(backend, steps, exc=None) -> str:
+    """What a failed or interrupted run leaves (the checkpoint and its step, or nothing) and
+    how to continue; ``exc`` is the write error, if any."""
+    import errno
+
+    it = backend.saved_iteration
+    if it is None:
+        return "no checkpoint was written yet: nothing to resume"
+    code = getattr(exc, "errno", None)
+    fix = ("free space, then " if code in (errno.ENOSPC, errno.EDQUOT)
+           else "" if exc is None else "fix the cause, then ")
+    if it >= steps:
+        return (f"the finished run is kept in the checkpoint {backend.path}: {fix}rerun with --resume "
+                f"to write the output")
+    return f"the checkpoint {backend.path} of step {it} of {steps} is kept: {fix}continue with --resume"
 
 
 def _physics_options(fn):
@@ -81,6 +107,7 @@ def _physics_options(fn):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file (or stale checkpoint).")
 @click.option("--resume", is_flag=True, help="Continue a killed run from OUTPUT.ckpt (same options).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no table.")
+@usage_errors
 def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, no_adapt, seeds, seed, jobs,
                  dtype, n_test, time_blocks, checkpoint_every, output, overwrite, resume, quiet, **physics):
     """Sample Langevin-trained networks at equilibrium (posterior exp(-U), temperature 1) and
@@ -91,8 +118,9 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
     (cubic: b, c; modadd: residual r, the target's Gram eigenvalue), loss traces,
     diagnostics (acceptance, ESS, autocorrelation time, R-hat) and the theory's prediction.
     """
+    from adaptive_kernel._cliutil import _one_line, check_output, interrupted, warn
     from adaptive_kernel.cli import _TEACHER_OPTIONS, DATA_DIR, command_line
-    from adaptive_kernel.errors import PhasesimError
+    from adaptive_kernel.errors import PhasesimError, WriteError
     from adaptive_kernel.teachers import get_teacher
     from adaptive_kernel.validation import parse_grid
 
@@ -118,12 +146,23 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
         config = LangevinConfig(teacher, params, list(grid), steps=steps, burn_in=burn_in, thin=thin,
                                 step_size=step_size, integrator=integrator, seeds=seeds, seed=seed,
                                 dtype=dtype, n_test=n_test, time_blocks=time_blocks, adapt=not no_adapt)
+        # workers capped by the CPUs and the units of work; memory estimated before any
+        # array is allocated (simulations.resources)
+        from .resources import check_resources, effective_jobs
+
+        jobs, jobs_note = effective_jobs(config, jobs)
+        check_resources(config, jobs)
     except PhasesimError as exc:
         raise click.UsageError(str(exc)) from None
-    out = output or os.path.join(DATA_DIR, f"{teacher}_langevin.h5")
+    if jobs_note:
+        click.echo(jobs_note, err=True)
+    out = output if output is not None else os.path.join(DATA_DIR, f"{teacher}_langevin.h5")
     ckpt = out + ".ckpt"
-    if os.path.exists(out) and not overwrite:
-        raise click.UsageError(f"output file {out} exists; pass --overwrite to replace it")
+    try:  # before the run: refuse an output or checkpoint location that cannot be written
+        check_output(out, overwrite)
+        check_output(ckpt, overwrite=True, what="checkpoint")
+    except PhasesimError as exc:
+        raise click.UsageError(_one_line(exc)) from None
     backend = HDFBackend(ckpt)
     if resume and not backend.exists():
         raise click.UsageError(f"nothing to resume: no checkpoint {ckpt}")
@@ -140,6 +179,7 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
         except PhasesimError as exc:
             raise click.UsageError(str(exc)) from None
         done = loaded[1] if loaded else 0
+        click.echo(f"resuming from step {done} of {total} (checkpoint {ckpt})")
     try:
         if quiet:
             res = run_langevin(config, backend, resume=resume, jobs=jobs, checkpoint_every=checkpoint_every)
@@ -153,13 +193,29 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
         backend.discard()
         raise click.ClickException(str(exc) + " (nothing was written)") from None
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; the last checkpoint is {ckpt}: continue with --resume", err=True)
-        sys.exit(130)
+        interrupted(f"interrupted; {_kept(backend, total)}")
+    except WriteError as exc:  # disk full, quota, ... while writing a checkpoint: exit code 1
+        raise click.ClickException(f"{_one_line(exc)}; {_kept(backend, total, exc)}") from None
     except PhasesimError as exc:
-        raise click.UsageError(str(exc)) from None
-    res.to_hdf5(out, overwrite=overwrite, command=command_line())
-    backend.discard()
+        raise click.UsageError(_one_line(exc)) from None
+    try:
+        res.to_hdf5(out, overwrite=overwrite, command=command_line())
+    except KeyboardInterrupt:
+        interrupted(f"interrupted while writing {out} (nothing was written there); {_kept(backend, total)}")
+    except WriteError as exc:
+        raise click.ClickException(f"{_one_line(exc)}; {_kept(backend, total, exc)}") from None
+    except PhasesimError as exc:
+        raise click.UsageError(f"{_one_line(exc)}; {_kept(backend, total)}") from None
+    try:
+        backend.discard()
+    except WriteError as exc:
+        warn(f"{exc}; remove it by hand before the next run with this output")
     if not quiet:
         click.echo(res.table())
     click.echo(res.summary())
+    bad = res.sampling_problems()
+    if bad:
+        pts = "; ".join(f"sigma2={s2:g}: {why}" for s2, why in bad)
+        click.echo(f"WARNING: the chains of {len(bad)} of {len(res.points)} sigma2 point(s) cannot have "
+                   f"sampled the posterior ({pts}); flagged in langevin/sampling_ok", err=True)
     click.echo(f"wrote {out}")

@@ -179,3 +179,59 @@ def summarize(traces: dict, thin: int) -> dict:
                      "rhat": rhat(tr) if tr.shape[0] >= 2 else float("nan"),
                      "rhat_split_max": rhat_split_max(tr)}
     return out
+
+
+# -- sampler health ----------------------------------------------------------------------
+#: A MALA chain whose post-burn-in acceptance is below this cannot have explored the
+#: posterior (with the step adapted during burn-in it is ~0.65; the sampler stops a run
+#: outright below 0.01 over a 200-step window).
+ACCEPT_MIN = 0.05
+#: ... or above this: the proposals are so small that the chain hardly moves (a step size
+#: far too small, e.g. --step-size 1e-9 --no-adapt).
+ACCEPT_MAX = 0.995
+#: Largest within-network split R-hat (first half against second half of each member's
+#: recorded trace, rank-normalised; Vehtari et al. 2021) of a chain at equilibrium.
+RHAT_WITHIN_MAX = 1.1
+#: The split R-hat is judged only with at least this many recorded samples per member
+#: (10 per half); shorter runs are judged by the acceptance alone.
+RHAT_MIN_DRAWS = 20
+
+
+def sampling_health(acceptance, summary: dict, integrator: str, n_samples: int) -> tuple:
+    """Whether the chains of one sigma2 point can have sampled their posterior.
+
+    Parameters
+    ----------
+    acceptance : array_like
+        Post-burn-in acceptance rate of every member.
+    summary : dict
+        :func:`summarize` of the point's traces (uses ``rhat_split_max``).
+    integrator : {"mala", "ula"}
+        ULA accepts every step, so only its R-hat is judged.
+    n_samples : int
+        Recorded samples per member.
+
+    Returns
+    -------
+    (bool, str)
+        ``ok`` and the reason it is not (empty when ok): MALA acceptance outside
+        [ACCEPT_MIN, ACCEPT_MAX] for some member, or a within-network split R-hat above
+        RHAT_WITHIN_MAX for some trace (with at least RHAT_MIN_DRAWS samples).
+    """
+    reasons = []
+    acc = np.asarray(acceptance, float)
+    if integrator == "mala" and acc.size:
+        lo, hi = float(np.min(acc)), float(np.max(acc))
+        if lo < ACCEPT_MIN:
+            reasons.append(f"MALA acceptance {lo:.3f} below {ACCEPT_MIN:g}")
+        if hi > ACCEPT_MAX:
+            reasons.append(f"MALA acceptance {hi:.3f} above {ACCEPT_MAX:g}")
+    if n_samples >= RHAT_MIN_DRAWS:
+        worst, name = -math.inf, ""
+        for k, s in summary.items():
+            v = s.get("rhat_split_max", math.nan)
+            if math.isfinite(v) and v > worst:
+                worst, name = v, k
+        if worst > RHAT_WITHIN_MAX:
+            reasons.append(f"split R-hat within a network {worst:.3g} ({name}) above {RHAT_WITHIN_MAX:g}")
+    return (not reasons), "; ".join(reasons)

@@ -16,7 +16,9 @@ units, as for ``scan``. The network is simulated at the physical integers and th
 evaluated at exactly those values (``params_physical``), so both sides describe the same
 posterior.
 
-HDF5 layout of the output (``phasesim plot --kind langevin`` reads these names)::
+HDF5 layout of the output (written and read in :mod:`simulations.langevin_io`; ``phasesim plot
+--kind langevin`` reads these names; every dataset carries a one-line ``description`` and
+``units`` where one applies, and ``langevin/sigma2`` is a dimension scale of the 1-D columns)::
 
     /                         attrs: kind = "langevin", teacher, format_version, package_version,
                                      created, command, numpy/scipy/numba/h5py versions, host
@@ -43,6 +45,16 @@ HDF5 layout of the output (``phasesim plot --kind langevin`` reads these names):
                   XY, X, X0      <X_k Y_k>, <|W_k|^2> (k != 0, W and V pooled), <|W_0|^2>
                   train_loss
           both  : acceptance (post burn-in, mean over seeds)
+    /langevin/sampling_ok     (G,) bool: False where the chains cannot have sampled their
+                              posterior (simulations.diagnostics.sampling_health): MALA
+                              post-burn-in acceptance of some member below 0.05 or above
+                              0.995, or a split R-hat *within* a network (first against
+                              second half of one member's trace) above 1.1 for some trace
+                              (judged with >= 20 recorded samples); attrs reasons (one
+                              string per point, "" when ok) and criteria. The command ends
+                              with a WARNING line on stderr when a point is flagged. The
+                              R-hat *across* networks (<trace>_rhat) is not a criterion:
+                              for the cubic teacher every member has its own data set.
     /langevin/theory_<name>   (G,) the theory's value (cubic: b, c, q2 = <q^2>, droplet_fraction,
                               phase, u; modadd: residual_derived, residual_paper,
                               lambda_derived, lambda_paper, X_derived, X_paper, phase_*)
@@ -60,7 +72,8 @@ HDF5 layout of the output (``phasesim plot --kind langevin`` reads these names):
                               traces/step (T,) the Langevin step of each sample
         diagnostics/          acceptance (S,), step_size (S,) (after burn-in adaptation),
                               nonfinite_proposals (S,); attrs <trace>_ess, <trace>_tau_steps,
-                              <trace>_rhat (across seeds), <trace>_rhat_split_max
+                              <trace>_rhat (across seeds), <trace>_rhat_split_max (within
+                              a network), sampling_ok, sampling_reason
         theory/               attrs: the solver's observables at this point (cubic) ...
                               q (nq,) grid and action (nq,) = d*Shat(q) - min at the
                               theory's (b, c); action_measured: at the network's (b, c);
@@ -87,14 +100,14 @@ import numpy as np
 
 from adaptive_kernel._version import __version__
 from adaptive_kernel.errors import ParameterError, PhasesimError
-from adaptive_kernel.storage import atomic_output, provenance
+from adaptive_kernel.limits import INT64_MAX, MAX_SEED
 
 from . import diagnostics as D
 from .backends import MemoryBackend
+from .langevin_io import FORMAT_VERSION, write_langevin
 from .models import CubicNetwork, ModAddNetwork, cubic_test_set, dynamics_rng, histogram_range
 from .sampler import INTEGRATORS, DivergenceError, LangevinSampler
 
-FORMAT_VERSION = 1
 #: Default initial (dimensionless, prior-whitened) step size; MALA adapts it during burn-in.
 DEFAULT_STEP_SIZE = {"cubic": 0.05, "modadd": 0.05}
 
@@ -146,8 +159,8 @@ class LangevinConfig:
             bad(f"sigma2 must be > 0; got {self.sigma2}")
         for name, low in (("steps", 1), ("thin", 1), ("seeds", 1), ("time_blocks", 1), ("n_test", 1)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                bad(f"{name.replace('_', '-')} must be an integer >= {low}; got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not low <= v <= INT64_MAX:
+                bad(f"{name.replace('_', '-')} must be an integer >= {low}, <= {INT64_MAX}; got {v!r}")
         if not isinstance(self.burn_in, (int, np.integer)) or not 0 <= self.burn_in < self.steps:
             bad(f"burn-in must be an integer in [0, steps) = [0, {self.steps}); got {self.burn_in!r}")
         if not (isinstance(self.step_size, (int, float)) and self.step_size > 0 and math.isfinite(self.step_size)):
@@ -155,8 +168,20 @@ class LangevinConfig:
         if self.n_samples < self.time_blocks:
             bad(f"(steps - burn-in)/thin = {self.n_samples} recorded samples; need at least "
                 f"time_blocks = {self.time_blocks} (raise --steps or lower --thin)")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            bad(f"seed must be an integer >= 0; got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or not 0 <= self.seed <= MAX_SEED:
+            bad(f"seed must be an integer in [0, {MAX_SEED}] (2**63 - 1: it is stored as an HDF5 "
+                f"int64); got {self.seed!r}")
+        # the theory is solved at every sigma2 once the networks are sampled: refuse a noise
+        # below what its numerics resolve now, not after the run (Teacher.check_sigma2)
+        from adaptive_kernel.teachers import get_teacher
+
+        t = get_teacher(self.teacher)
+        # the theory is stored in every normalisation the teacher has
+        con = t.constraints.get("normalization")
+        norms = tuple(con.choices) if con is not None else (None,)
+        for norm in norms:
+            t.check_sigma2(self.params if norm is None else dict(self.params, normalization=norm), self.sigma2)
 
     def to_meta(self) -> dict:
         d = asdict(self)
@@ -359,7 +384,8 @@ def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, job
         Continue from the backend's last checkpoint (its configuration must match).
     jobs : int
         Worker processes; batches of (sigma2, members) run in parallel. The result does not
-        depend on ``jobs``.
+        depend on ``jobs``. Capped at the CPUs available and at the units of work
+        (sigma2 points x members), see :func:`adaptive_kernel.limits.cap_jobs`.
     checkpoint_every : int
         Steps between checkpoints.
     progress : callable, optional
@@ -388,7 +414,9 @@ def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, job
         it, states, wall0 = 0, None, 0.0
     if checkpoint_every < 1:
         raise ParameterError(f"checkpoint-every must be >= 1; got {checkpoint_every}")
-    jobs = max(1, int(jobs))
+    from adaptive_kernel.limits import cap_jobs
+
+    jobs = cap_jobs(max(1, int(jobs)), len(config.sigma2) * config.seeds)[0]  # CPUs, units of work
     batches = _batches(config, jobs)
     pool = _make_pool(jobs) if jobs > 1 and len(batches) > 1 else None
     segments = 0
@@ -502,87 +530,48 @@ class LangevinResult:
         return "\n".join(lines)
 
     def summary(self) -> str:
+        """One line: acceptance, ESS, and both R-hats: within a network (split R-hat of each
+        member's trace over time: the convergence test) and across networks (between
+        ensemble members; for the cubic teacher each member has its own data set, so a
+        large value there is the spread of the physics between data sets)."""
+        def worst(suffix, pick):
+            vals = [pick((v for k, v in p["diag_attrs"].items()
+                          if k.endswith(suffix) and isinstance(v, float) and math.isfinite(v)), default=math.nan)
+                    for p in self.points]
+            vals = [v for v in vals if math.isfinite(v)]
+            return pick(vals) if vals else math.nan
+
         accs = [p["diagnostics"]["acceptance"].mean() for p in self.points]
-        rh = [max((v for k, v in p["diag_attrs"].items() if k.endswith("_rhat") and math.isfinite(v)),
-                  default=float("nan")) for p in self.points]
-        ess_min = [min((v for k, v in p["diag_attrs"].items() if k.endswith("_ess") and math.isfinite(v)),
-                       default=float("nan")) for p in self.points]
+        from .models import model_class
+
+        across = ("different data sets: data-set spread, not a convergence test"
+                  if model_class(self.config.teacher).own_data_per_member else "same data, different initialisations")
+        n_bad = len(self.sampling_problems())
         return (f"{len(self.points)} sigma2 point(s) x {self.config.seeds} seed(s), "
                 f"{self.config.steps} steps ({self.config.burn_in} burn-in, thin {self.config.thin}): "
-                f"acceptance {min(accs):.2f}-{max(accs):.2f}, min ESS {np.nanmin(ess_min):.0f}, "
-                f"max R-hat across seeds {np.nanmax(rh) if np.isfinite(rh).any() else float('nan'):.3f}; "
-                f"wall time {self.wall_time:.1f} s")
+                f"acceptance {min(accs):.2f}-{max(accs):.2f}, min ESS {worst('_ess', min):.0f}, "
+                f"max split R-hat within a network {worst('_rhat_split_max', max):.3f}, "
+                f"max R-hat across networks {worst('_rhat', max):.3f} ({across})"
+                + (f", {n_bad} point(s) flagged sampling_ok = False" if n_bad else "")
+                + f"; wall time {self.wall_time:.1f} s")
+
+    def sampling_problems(self) -> list:
+        """[(sigma2, reason)] of the points whose chains cannot have sampled their posterior
+        (:func:`simulations.diagnostics.sampling_health`)."""
+        return [(self.config.sigma2[i], p["diag_attrs"].get("sampling_reason", ""))
+                for i, p in enumerate(self.points) if not p["diag_attrs"].get("sampling_ok", True)]
 
     # -- HDF5 -------------------------------------------------------------------------
     def to_hdf5(self, path, overwrite=False, command=None):
-        """Write atomically; refuse to replace an existing file unless ``overwrite``."""
-        import h5py
+        """Write atomically; refuse to replace an existing file unless ``overwrite``.
 
-        path = os.fspath(path)
-        with atomic_output(path, overwrite) as tmp:
-            with h5py.File(tmp, "w") as f:
-                self._write(f, command)
-        return path
-
-    def _write(self, f, command):
-        c = self.config
-        root = provenance(c.teacher, command, kind="langevin", format_version=FORMAT_VERSION)
-        root.update(self.attrs)
-        for k, v in root.items():
-            f.attrs[k] = v
-        g = f.create_group("params")
-        for k, v in c.params.items():
-            g.attrs[k] = v
-        L = f.create_group("langevin")
-        for k in ("steps", "burn_in", "thin", "step_size", "integrator", "seeds", "seed", "dtype",
-                  "time_blocks", "n_test", "adapt", "data_term"):
-            L.attrs[k] = getattr(c, k)
-        L.attrs["n_samples"] = c.n_samples
-        L.attrs["wall_time_s"] = self.wall_time
-        L.attrs["diagnostics_backend"] = D.backend_name()
-        L.attrs["subsets"] = ("hist_counts rows are independent subsets: row = member * time_blocks + "
-                              "block (members are independent seeds; blocks split the recorded samples "
-                              "into time_blocks consecutive stretches)")
-        L.create_dataset("sigma2", data=np.array(c.sigma2))
-        L.create_dataset("sigma2_physical", data=np.array([p["phys"]["sigma2"] for p in self.points]))
-        names = sorted({k for p in self.points for k in p["scalars"]})
-        for k in names:
-            L.create_dataset(k, data=self.column(k))
-            L.create_dataset(k + "_err", data=self.column_err(k))
-        tnames = sorted({k for p in self.points for k in p["theory_columns"]})
-        for k in tnames:
-            L.create_dataset(k, data=np.array([p["theory_columns"].get(k, np.nan) for p in self.points], float))
-        L.create_dataset("acceptance", data=np.array([p["diagnostics"]["acceptance"].mean() for p in self.points]))
-        for i, p in enumerate(self.points):
-            gi = L.create_group(str(i))
-            gi.attrs["sigma2"] = c.sigma2[i]
-            gi.attrs["sigma2_physical"] = p["phys"]["sigma2"]
-            for k, v in p["phys"].items():
-                gi.attrs["phys_" + k] = v
-            for k, v in p["arrays"].items():
-                gi.create_dataset(k, data=v)
-            for k, (m, e) in p["scalars"].items():
-                gi.attrs[k] = m
-                gi.attrs[k + "_err"] = e
-            tg = gi.create_group("traces")
-            for k, v in p["traces"].items():
-                tg.create_dataset(k, data=v)
-            dg = gi.create_group("diagnostics")
-            for k, v in p["diagnostics"].items():
-                dg.create_dataset(k, data=v)
-            for k, v in p["diag_attrs"].items():
-                dg.attrs[k] = v
-            _write_tree(gi.create_group("theory"), p["theory"])
-
-
-def _write_tree(g, tree):
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            _write_tree(g.create_group(k), v)
-        elif isinstance(v, np.ndarray):
-            g.create_dataset(k, data=v)
-        else:
-            g.attrs[k] = v
+        The writer (and the reader) of the file live in :mod:`simulations.langevin_io`
+        (:func:`~simulations.langevin_io.write_langevin`, through
+        :func:`adaptive_kernel.storage.write_result`, root attribute ``kind = "langevin"``):
+        the file is assembled in memory, and an I/O failure raises a one-line
+        :class:`~adaptive_kernel.errors.WriteError` and leaves an existing file untouched.
+        """
+        return write_langevin(self, path, overwrite, command)
 
 
 # ---------------------------------------------------------------------------------------
@@ -607,6 +596,9 @@ def _summarize_point(c: LangevinConfig, i: int, st: dict) -> dict:
     for name, s in summ.items():
         for k in ("ess", "tau_steps", "rhat", "rhat_split_max"):
             da[f"{name}_{k}"] = s[k]
+    ok, reason = D.sampling_health(out["diagnostics"]["acceptance"], summ, c.integrator, T)
+    da["sampling_ok"] = bool(ok)
+    da["sampling_reason"] = reason
     out["diag_attrs"] = da
     for name, s in summ.items():
         out["scalars"][name] = (s["mean"], s["err"])
@@ -757,7 +749,15 @@ def _modadd_point(c, i, st, acc, phys, out, edges):
                        ("phase", "phase"), ("droplet_fraction", "droplet_fraction")):
             out["theory_columns"][f"theory_{col}_{norm}"] = float(g[k])
         out["theory_columns"][f"theory_converged_{norm}"] = float(sol.success)
-    if math.isfinite(r_meas) and r_meas > 0:
+    from adaptive_kernel.teachers.modadd import max_coupling
+
+    v_meas = u * r_meas ** 2 if math.isfinite(r_meas) else math.nan
+    if math.isfinite(r_meas) and r_meas > 0 and not v_meas <= max_coupling(P, gamma, c.params["method"]):
+        # the network's residual puts the coupling beyond the quadrature's range (a chain
+        # that has not learned at tiny sigma2): no action at the measured residual
+        th["at_measured_r"] = {"residual": float(r_meas), "skipped": "coupling u r^2 beyond the range "
+                               "of the pair quadrature (max_coupling)"}
+    elif math.isfinite(r_meas) and r_meas > 0:
         mom = pair_moments(P, u * r_meas ** 2, gamma, c.params["method"])
         bp, ov = _pair_marginal(P, u * r_meas ** 2, gamma, edges)
         th["at_measured_r"] = {"residual": float(r_meas), "XY": mom["XY"], "X": mom["X"],

@@ -112,6 +112,19 @@ class _Model:
     def dimension(self) -> int:
         return int(sum(int(np.prod(s)) for s in self.param_shapes().values()))
 
+    #: Options that size a run (halved one at a time by
+    #: :func:`simulations.resources.check_resources` to name the largest).
+    size_options: tuple = ()
+    #: Whether every ensemble member has its own data set (then R-hat across members
+    #: measures data-set differences, not convergence).
+    own_data_per_member: bool = False
+
+    @staticmethod
+    def _sampler_bytes(D, b):
+        """theta, gradient, proposal and its gradient, two state copies (dtype) and the two
+        float64 noise rows of :class:`simulations.sampler.LangevinSampler`, D parameters."""
+        return 6 * D * b + 2 * D * 8
+
 
 class CubicNetwork(_Model):
     r"""erf network f(x) = sum_i a_i erf(w_i . x) on the cubic teacher y = H1 + eps H3 of
@@ -130,6 +143,28 @@ class CubicNetwork(_Model):
 
     name = "cubic"
     groups = ("w", "a")
+    size_options = ("N", "d", "n", "n_test")
+    own_data_per_member = True
+
+    @classmethod
+    def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks):
+        """(bytes of a batch of S members in one process, bytes of one member's state kept
+        between segments): data and test points (n + n_test) d (8 + b) (drawn in float64,
+        then cast), the buffers of :meth:`potential` (per-chunk (d, N) gradients, (C, N)
+        pre-activations, transposed weights, per-(member, chunk) buffers), the sampler's
+        arrays of the N d + N parameters, traces, histograms and the test-output sum."""
+        b = np.dtype(dtype).itemsize
+        N, d, n, nt = int(phys["N"]), int(phys["d"]), int(phys["n"]), int(n_test)
+        cmax = cls.ROW_CHUNK  # row_chunks without building the list
+        if 64 * N * d < cls.SMALL_GEMM:
+            cmax = max(64, min(cmax, (cls.SMALL_GEMM - 1) // (N * d)))
+        nc = -(-n // cmax)
+        C = -(-n // nc)
+        D = N * d + N
+        data = (n + nt) * d * (8 + b)
+        buffers = (2 * C * N + d * N + nc * d * N + n * N + nt * N + n + nt) * b + nc * N * 8
+        acc = len(cls.trace_names) * n_samples * 8 + time_blocks * (HIST_BINS + 2) * 8 + nt * 8
+        return S * (data + buffers + cls._sampler_bytes(D, b) + acc), 2 * D * b + acc
 
     def __init__(self, phys, members, seed=0, dtype=np.float64, n_test=1000, data_term=True):
         super().__init__(len(members), dtype, data_term)
@@ -350,6 +385,24 @@ class ModAddNetwork(_Model):
 
     name = "modadd"
     groups = ("w", "a")
+    size_options = ("P", "N")
+
+    @classmethod
+    def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks):
+        """(bytes of a batch of S members in one process, bytes of one member's state kept
+        between segments): per member the (P^2, P) targets, outputs and their copy, the
+        (P^2, N) features and residual products and their float64 copy for the Gram
+        eigenvalue, the float64 outputs, the sampler's arrays of the 3 P N parameters,
+        traces, histograms of the (P + 1)/2 modes and the running output sum; once per
+        process the dense two-hot inputs and targets of :meth:`ModularAddition.dataset`."""
+        b = np.dtype(dtype).itemsize
+        P, N = int(phys["P"]), int(phys["N"])
+        P2, K = P * P, (P + 1) // 2
+        D = 3 * P * N
+        per = P2 * P * b * 3 + P2 * N * b * 2 + P2 * N * 8 + P2 * P * 8 + 2 * P * N * b * 2
+        acc = (len(cls.trace_names) * n_samples * 8 + time_blocks * K * (HIST_BINS + 2) * 8
+               + P2 * P * 8)
+        return S * (per + cls._sampler_bytes(D, b) + acc) + P2 * 3 * P * 8, 2 * D * b + acc
 
     def __init__(self, phys, members, seed=0, dtype=np.float64, data_term=True, n_test=0):
         super().__init__(len(members), dtype, data_term)
@@ -475,3 +528,8 @@ class ModAddNetwork(_Model):
         acc["X0"][:, j] = 0.5 * np.mean(X[..., 0] + Y[..., 0], axis=1)
         acc["w2"][:, j] = np.mean(np.sum(w.astype(np.float64) ** 2, axis=2), axis=1)
         acc["Na2"][:, j] = N * np.mean(a.astype(np.float64) ** 2, axis=(1, 2))
+
+
+def model_class(teacher: str):
+    """The network model of a teacher (``phys`` of :func:`simulations.langevin.physical`)."""
+    return {"cubic": CubicNetwork, "modadd": ModAddNetwork}[teacher]

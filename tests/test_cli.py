@@ -220,14 +220,14 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, s
     path = tmp_path / "scan.h5"
     small_result.to_hdf5(path)
     old = path.read_bytes()
-    original = ScanResult._write
+    original = ScanResult._fill
 
-    def broken(self, f, command):
-        original(self, f, command)  # a complete body, then the failure before the rename
+    def broken(self, f):
+        original(self, f)  # a complete body, then the failure before the rename
         f.flush()
         raise exc
 
-    monkeypatch.setattr(ScanResult, "_write", broken)
+    monkeypatch.setattr(ScanResult, "_fill", broken)
     with pytest.raises(type(exc)):
         small_result.to_hdf5(path, overwrite=True)
     assert path.read_bytes() == old
@@ -250,13 +250,13 @@ def test_killed_write_never_leaves_truncated_target(tmp_path, small_result):
         from adaptive_kernel import load
         from adaptive_kernel.results import ScanResult
         res = load({str(path)!r})
-        original = ScanResult._write
-        def slow(self, f, command):
+        original = ScanResult._fill
+        def slow(self, f):
             f.create_group("params")
             f.flush()
             open({str(marker)!r}, "w").close()
             time.sleep(120)
-        ScanResult._write = slow
+        ScanResult._fill = slow
         res.to_hdf5({str(path)!r}, overwrite=True)
     """)
     proc = subprocess.Popen([sys.executable, "-c", child])

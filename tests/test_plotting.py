@@ -5,7 +5,7 @@ come from the real solver (a 15-point scan takes well under a second); cubic sca
 synthetic ScanResults written through the package's own writer (the landscape is the
 cubic action Shat(q) at hand-chosen b, c that reproduce the three phases), so these tests
 do not depend on the cubic solver. Langevin files follow the layout documented in
-:class:`adaptive_kernel.plotting.LangevinData`.
+:class:`simulations.langevin_io.LangevinData`.
 """
 from __future__ import annotations
 
@@ -78,24 +78,13 @@ def synthetic_cubic(sigma2=None, s_c=0.18, s_ii=0.125, differ=False) -> ScanResu
         up["phase"] = np.where(sel, 0, down["phase"]).astype(np.int8)
     trans = {"sigma2_gmfl1": (s_c, 5e-7, True, "located by bisection"),
              "sigma2_gmfl2": (s_ii, 5e-7, True, "located by bisection")}
+    u_c = p["n"] ** 2 * p["sigma_a2"] / (s_c * s_c * p["d"] * p["N"])  # u at the GMFL-I boundary
     return ScanResult("cubic", dict(p), sigma2, {"down": down, "up": up}, 0.1 if differ else 0.0, trans,
-                      q, np.array(rows), {"residual_tol": 1e-10})
-
-
-class _Synthetic(ScanResult):
-    """The writer asks the teacher registry for u_c; a synthetic file stores u at the boundary."""
-
-    @property
-    def u_c(self):
-        s = self.sigma2_gmfl1
-        p = self.params
-        return p["n"] ** 2 * p["sigma_a2"] / (s * s * p["d"] * p["N"])
+                      q, np.array(rows), {"residual_tol": 1e-10}, critical_u=u_c)
 
 
 def write_cubic(path, **kw):
-    res = synthetic_cubic(**kw)
-    _Synthetic(**{f: getattr(res, f) for f in res.__dataclass_fields__}).to_hdf5(path, overwrite=True,
-                                                                                  command="test")
+    synthetic_cubic(**kw).to_hdf5(path, overwrite=True, command="test")
     return path
 
 
@@ -385,25 +374,28 @@ def test_vary_writes_2d_file_that_phase_kind_renders(tmp_path):
     assert not (tmp_path / "x.h5").exists()
 
 
-def test_python_api_methods(modadd_file, cubic_file, langevin_files, phase_files):
-    """Notebook use: the loaded objects' methods return Axes, draw on a given ax."""
+def test_python_api_functions(modadd_file, cubic_file, langevin_files, phase_files):
+    """Notebook use: the plotting functions take the loaded objects, return Axes and draw
+    on a given ax (the result classes have no plot methods: they never import plotting)."""
     from matplotlib.figure import Figure
 
     res = load(modadd_file)
-    ax = res.plot_landscape(n_curves=4)
+    assert not hasattr(res, "plot_order")
+    ax = plotting.plot_landscape(res, n_curves=4)
     assert ax.get_xlabel() and ax.get_ylabel() and len(ax.lines) >= 4
-    ax = res.plot_order()
+    ax = plotting.plot_order(res)
     assert "sigma" in ax.get_xlabel()
     fig = Figure()
     own = fig.add_subplot()
-    assert res.plot_order(ax=own) is own
-    cub = plotting.load_any(cubic_file)
-    ax = cub.plot_order()
+    assert plotting.plot_order(res, ax=own) is own
+    assert plotting.load_any is load
+    cub = load(cubic_file)
+    ax = plotting.plot_order(cub)
     # both sweeps drawn when they differ (dashed upward branch)
     assert any(line.get_linestyle() == "--" for line in ax.lines)
-    assert plotting.load_any(langevin_files["cubic"]).plot_langevin()[0].get_ylabel()
-    d = plotting.load_any(phase_files["cubic"])
-    assert d.plot_phase().get_ylabel() == r"$\epsilon$"
+    assert plotting.plot_langevin(load(langevin_files["cubic"]))[0].get_ylabel()
+    d = load(phase_files["cubic"])
+    assert plotting.plot_phase(d).get_ylabel() == r"$\epsilon$"
     with pytest.raises(Exception, match="grid"):
         plotting.plot(res, "phase")
 
@@ -412,7 +404,7 @@ def test_landscape_marks_minima_and_inset(modadd_file):
     """Markers at the minima of the drawn curves; the inset (mixed phase) zooms on the
     near-degenerate side minimum."""
     res = load(modadd_file)
-    ax = res.plot_landscape(n_curves=6)
+    ax = plotting.plot_landscape(res, n_curves=6)
     gamma = res.params["gamma"]
     marks = [line for line in ax.lines if line.get_marker() == "o" and len(line.get_xdata()) == 1]
     xs = np.array([m.get_xdata()[0] for m in marks])
@@ -422,7 +414,7 @@ def test_landscape_marks_minima_and_inset(modadd_file):
     assert len(insets) == 1
     x0, x1 = insets[0].get_xlim()
     assert x0 < math.sqrt(3 / gamma) < x1 and (x1 - x0) < 0.3 * math.sqrt(3 / gamma)
-    ax2 = res.plot_landscape(inset=False)
+    ax2 = plotting.plot_landscape(res, inset=False)
     assert not ax2.child_axes
 
 

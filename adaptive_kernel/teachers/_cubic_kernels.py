@@ -49,6 +49,11 @@ STEP_RATIO = 2.5
 STEP_MAX = 0.02
 #: Number of coarse intervals used to locate the critical points of Shat.
 N_SCAN = 600
+#: Most trapezoid nodes of one :func:`quadrature_moments` call (128 MiB of log weights,
+#: ~1 s). Beyond it the call returns NaN (the solver then reports the point as not
+#: converged). States that need that many nodes occur only far beyond the noise range
+#: accepted by ``CubicTeacher.check_sigma2`` (solutions there need ~100-1000 nodes).
+MAX_NODES = 1 << 24
 
 
 @njit(cache=True)
@@ -397,6 +402,16 @@ def quadrature_moments(t, c, u, d, sw2, q_split):
         if d * (S - smin) < LOG_CUT and S2 > 0.0:
             h = min(h, 1.0 / math.sqrt(d * S2) / STEP_RATIO)
     h = max(h, 1e-6)
+    nf = q_hi / h + 2.0
+    if not nf <= MAX_NODES:
+        # more nodes than the quadrature may allocate (u d |t|^2 far beyond the range
+        # checked by CubicTeacher.check_sigma2): no value rather than an allocation failure
+        M = np.full((K, K), np.nan)
+        stats = np.full(8, np.nan)
+        stats[5] = nf
+        stats[6] = h
+        stats[7] = q_split
+        return M, M.copy(), stats
     n = int(q_hi / h) + 2
     # landmarks of the landscape
     qs, qb = _droplet_landmarks(mins, maxs, a0, t, c, u, sw2)
@@ -568,6 +583,8 @@ def quadrature_map(x, y, sqf, c, u, rho, d, sw2):
     """T(x) for --method quadrature; x = Hermite coefficients (b, c, c5, ...), t = x sqrt(k!)."""
     t = x * sqf
     M, Ms, stats = quadrature_moments(t, c, u, d, sw2, np.inf)
+    if not np.all(np.isfinite(M)):
+        return np.full(x.shape[0], np.nan)
     return ek_residual(M, y, rho) / sqf
 
 

@@ -42,6 +42,24 @@ def side_minimum(v, gamma):
 
 
 @njit(cache=True)
+def droplet_depth(P, v, gamma):
+    """Depth -A(X_plus, X_plus) of the droplet minimum below the origin (A = 0), or 0 when
+    there is no droplet minimum or it lies above the origin.
+
+    The quadrature evaluates exp(-(A - A_min)) with A_min = -depth; rounding of the terms of
+    A (each of size ~depth) limits its relative accuracy to ~1e-16 x depth (see
+    ``adaptive_kernel.teachers.modadd.MAX_DROPLET_DEPTH``).
+    """
+    xp, xm = side_minimum(v, gamma)
+    if math.isnan(xp):
+        return 0.0
+    a = pair_action(xp, xp, P, v, gamma)
+    if not math.isfinite(a):
+        return np.inf  # the droplet lies beyond the floating-point range
+    return max(0.0, -a)
+
+
+@njit(cache=True)
 def _push(bp, n, x):
     if n < bp.shape[0]:
         bp[n] = x
@@ -70,7 +88,9 @@ def _finish_edges(bp, n):
     wprev = u[1] - u[0]
     for i in range(1, m):
         cur = out[k - 1]
-        while u[i] - cur > 2.0 * wprev and k < out.shape[0] - 1:
+        # fill only while room is left for the remaining m - i landmark edges (the
+        # capacity bounds the fill at extreme couplings, never in the documented range)
+        while u[i] - cur > 2.0 * wprev and k < out.shape[0] - (m - i):
             cur = cur + 2.0 * wprev
             wprev = 2.0 * wprev
             out[k] = cur
@@ -87,7 +107,7 @@ def _finish_edges(bp, n):
     wprev = fwd[k - 1] - fwd[k - 2]
     for i in range(k - 2, -1, -1):
         cur = out2[j - 1]
-        while cur - fwd[i] > 2.0 * wprev and j < out2.shape[0] - 1:
+        while cur - fwd[i] > 2.0 * wprev and j < out2.shape[0] - (i + 1):
             cur = cur - 2.0 * wprev
             wprev = 2.0 * wprev
             out2[j] = cur
@@ -371,6 +391,18 @@ def poly_side_minimum(p1, p2, p3, c):
         return np.nan, np.nan
     s = math.sqrt(d)
     return (e + s) / (6.0 * p3), 2.0 * p1 / (e + s)
+
+
+@njit(cache=True)
+def poly_droplet_depth(p1, p2, p3, c):
+    """:func:`droplet_depth` of the polynomial pair action: -A(X_plus, X_plus) or 0."""
+    xp, xm = poly_side_minimum(p1, p2, p3, c)
+    if math.isnan(xp):
+        return 0.0
+    a = poly_pair_action(xp, xp, p1, p2, p3, c)
+    if not math.isfinite(a):
+        return np.inf
+    return max(0.0, -a)
 
 
 @njit(cache=True)

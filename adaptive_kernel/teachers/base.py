@@ -56,6 +56,23 @@ class Teacher(ABC):
         """Cross-parameter checks beyond single-parameter constraints (override)."""
         return params
 
+    #: Seconds per point of a phase scan (both sweeps and the boundary search shared out),
+    #: by method, for the estimate of :func:`adaptive_kernel.limits.check_scan_size`.
+    scan_seconds_per_point: dict = {}
+
+    def scan_seconds(self, params: dict) -> float:
+        """Estimated seconds per scan point at these parameters (0.05 when unknown)."""
+        return float(self.scan_seconds_per_point.get(params.get("method"), 0.05))
+
+    def sigma2_limit(self, params: dict) -> float:
+        """Smallest noise sigma2 the teacher's numerics resolve at these parameters
+        (0.0: no limit). Override."""
+        return 0.0
+
+    def check_sigma2(self, params: dict, sigma2_values) -> None:
+        """Raise :class:`~adaptive_kernel.errors.ParameterError` if the grid goes below
+        :meth:`sigma2_limit` (the message names the limit). Override."""
+
     def state_labels(self, params: dict) -> tuple:
         """Names of all components of the state vector x for these parameters
         (default: ``state_names``; override when the length depends on the parameters)."""

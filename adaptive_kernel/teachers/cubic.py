@@ -104,6 +104,7 @@ import math
 
 import numpy as np
 
+from ..errors import ParameterError
 from ..validation import Constraint
 from . import _cubic_kernels as K
 from .base import GFL, GMFL_I, GMFL_II, Teacher
@@ -111,10 +112,36 @@ from .base import GFL, GMFL_I, GMFL_II, Teacher
 METHODS = ("quadrature", "saddle")
 #: Largest number of Hermite modes accepted by ``--modes``.
 MAX_MODES = 8
+#: Caps of the other parameters, each a range where the solver was run (a few sigma2 of the
+#: default grid, both methods, every other parameter at its default): N, n, d up to 1e12;
+#: sigma_w2 from 1e-6 to 1e4 (1e300 needs more quadrature nodes than memory holds); |eps| up
+#: to 10 checked, 1e6 accepted (the noise limit of :meth:`CubicTeacher.check_sigma2` grows
+#: with eps^2); alpha, beta from 1e-6 to 1e6 (1e300 overflows the scaled n', N').
+MAX_INT = 10 ** 12
+MAX_SIGMA_W2 = 1e4
+MAX_EPS = 1e6
+MAX_SCALING = 1e6
 #: Gauss-Hermite order of the saddle-point Gaussians (probabilists', normalised weights).
 GH_ORDER = 24
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(GH_ORDER)
 _GH_W = _GH_W / _GH_W.sum()
+#: Largest action depth Lambda = d' u |y|^2 = n'^2 sigma_a2' (1 + 6 eps^2)/(sigma2'^2 N')
+#: (:meth:`CubicTeacher.coupling_depth`) accepted with ``--method quadrature``. Measured
+#: (a solve from the Gaussian-process state, which is how every upward sweep starts):
+#: Lambda = 3e7 converges in 0.3-1.8 s on every setting tried (default; eps = -1.2, -0.1;
+#: sigma_w2 = 0.25, 1; d = 50; alpha = beta = 4); Lambda = 1e8 fails at eps = -1.2 (status 3
+#: after 100 s, 7e5 nodes per evaluation); the default at u ~ 1e6 (Lambda ~ 2.3e8) took 88 s
+#: and failed; further down the trial states need more nodes than memory holds.
+MAX_COUPLING_DEPTH = 3e7
+#: The same for ``--method saddle`` (Gaussian mixture, no nodes): only overflow of u.
+SADDLE_MAX_COUPLING_DEPTH = 1e300
+
+
+def max_coupling_depth(method: str) -> float:
+    """:data:`MAX_COUPLING_DEPTH` or :data:`SADDLE_MAX_COUPLING_DEPTH`."""
+    return SADDLE_MAX_COUPLING_DEPTH if method == "saddle" else MAX_COUPLING_DEPTH
+
+
 #: Saddle method: side-basin weights below F_ZERO (and 1 - f below F_ZERO) count as zero;
 #: the equation tolerance is 1e-10, so a GFL solution has |f| <= 1e-10.
 F_ZERO = 1e-9
@@ -142,19 +169,26 @@ class CubicTeacher(Teacher):
     default_sigma2 = "0.3:0.1:81"
     default_output = "cubic_scan.h5"
     constraints = {
-        "N": Constraint("int", low=0, low_open=True, doc="network width (hidden units), base value"),
-        "n": Constraint("int", low=0, low_open=True, doc="number of training examples, base value"),
-        "d": Constraint("int", low=0, low_open=True, doc="input dimension, base value"),
-        "sigma_w2": Constraint("real", low=0, low_open=True, doc="read-in prior variance times d"),
+        "N": Constraint("int", low=0, low_open=True, high=MAX_INT,
+                        doc="network width (hidden units), base value"),
+        "n": Constraint("int", low=0, low_open=True, high=MAX_INT,
+                        doc="number of training examples, base value"),
+        "d": Constraint("int", low=0, low_open=True, high=MAX_INT, doc="input dimension, base value"),
+        "sigma_w2": Constraint("real", low=0, low_open=True, high=MAX_SIGMA_W2,
+                               doc="read-in prior variance times d"),
         "sigma_a2": Constraint("real", low=0, low_open=True, doc="read-out prior variance times N, base value"),
-        "eps": Constraint("real", doc="weight of H3 in the teacher y = H1 + eps H3"),
+        "eps": Constraint("real", low=-MAX_EPS, high=MAX_EPS, doc="weight of H3 in the teacher y = H1 + eps H3"),
         "method": Constraint("choice", choices=METHODS, doc="quadrature (finite d) or saddle (d -> inf)"),
         "modes": Constraint("int", low=1, high=MAX_MODES, doc="number of odd Hermite modes H1, H3, ..."),
-        "alpha": Constraint("real", low=0, low_open=True, doc="data scaling of Table 1"),
-        "beta": Constraint("real", low=0, low_open=True, doc="width scaling of Table 1"),
+        "alpha": Constraint("real", low=0, low_open=True, high=MAX_SCALING, doc="data scaling of Table 1"),
+        "beta": Constraint("real", low=0, low_open=True, high=MAX_SCALING, doc="width scaling of Table 1"),
     }
     defaults = {"N": 700, "n": 3000, "d": 150, "sigma_w2": 0.5, "sigma_a2": 8.0 / 700, "eps": -0.3,
                 "method": "quadrature", "modes": 2, "alpha": 1.0, "beta": 1.0}
+
+    #: Seconds per scan point, measured on the 2-core development machine (400 points of
+    #: the default scan: 13 s with the quadrature, 8.6 s with the saddle point).
+    scan_seconds_per_point = {"quadrature": 0.03, "saddle": 0.02}
 
     # -- parameters -------------------------------------------------------------
     def make_params(self, **overrides) -> dict:
@@ -167,6 +201,15 @@ class CubicTeacher(Teacher):
             n_width = self.constraints["N"].check("N", overrides["N"])
             overrides = dict(overrides, sigma_a2=8.0 / n_width)
         return super().make_params(**overrides)
+
+    def check_params(self, params: dict) -> dict:
+        """alpha and beta must be at least 1/MAX_SCALING (the scaled n', N', d', sigma2' of
+        Table 1 overflow double precision for values like 1e-300)."""
+        for k in ("alpha", "beta"):
+            if params[k] < 1.0 / MAX_SCALING:
+                raise ParameterError(f"{k} must be >= {1.0 / MAX_SCALING:g}, <= {MAX_SCALING:g} (Table 1 "
+                                     f"scaling beyond that overflows); got {params[k]!r}")
+        return params
 
     @staticmethod
     def scaled(params: dict, sigma2: float) -> dict:
@@ -226,6 +269,37 @@ class CubicTeacher(Teacher):
         if params["method"] == "saddle":
             return K.saddle_map(x, y, sqf, c, u, rho, d, sw2, _GH_X, _GH_W)
         return K.quadrature_map(x, y, sqf, c, u, rho, d, sw2)
+
+    def coupling_depth(self, params, sigma2):
+        """Lambda = d' u |y|^2 = n'^2 sigma_a2' (1 + 6 eps^2) / (sigma2'^2 N'): the depth of the
+        single-neuron action d Shat at the Gaussian-process state, the natural variable of
+        the quadrature's range (its nodes grow like sqrt(u) and its narrowest features like
+        1/sqrt(d u))."""
+        s = self.scaled(params, sigma2)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            y2 = 1.0 + 6.0 * np.float64(params["eps"]) ** 2
+            lam = np.float64(s["n"]) ** 2 * s["sigma_a2"] * y2 / (np.float64(s["sigma2"]) ** 2 * s["N"])
+        return float(lam) if np.isfinite(lam) else math.inf
+
+    def sigma2_limit(self, params) -> float:
+        """Smallest (base) sigma2 the method resolves at these parameters (see
+        :data:`MAX_COUPLING_DEPTH`); Lambda scales like 1/sigma2^2."""
+        lam1 = self.coupling_depth(params, 1.0)
+        return math.sqrt(lam1 / max_coupling_depth(params["method"]))
+
+    def check_sigma2(self, params, sigma2_values):
+        """Refuse a grid whose smallest sigma2 is below :meth:`sigma2_limit`
+        (:class:`~adaptive_kernel.errors.ParameterError` naming the limit)."""
+        s = float(np.min(sigma2_values))
+        lam = self.coupling_depth(params, s)
+        cap = max_coupling_depth(params["method"])
+        if lam <= cap:
+            return
+        what = "exact quadrature" if params["method"] == "quadrature" else "saddle-point evaluation"
+        raise ParameterError(
+            f"sigma2 = {s:g} is below the smallest noise the {what} resolves at these parameters "
+            f"(sigma2 >= {self.sigma2_limit(params):.4g}): the action depth "
+            f"n^2 sigma_a2 (1 + 6 eps^2)/(sigma2^2 N) = {lam:.3g} exceeds {cap:.3g}")
 
     def bracket(self, params, sigma2):
         """K = 1 quadrature (state b only): b - T(b) < 0 at b = 0 and >= 0 at b = 1 (M >= 0)."""

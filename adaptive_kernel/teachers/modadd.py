@@ -156,6 +156,11 @@ from .base import GFL, GMFL_I, GMFL_II, Teacher
 GL_ORDER = 10
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(GL_ORDER)
 
+#: Largest modulus: --action full was checked up to P = 1,000,003 (15 s per point); at
+#: P = 10,000,019 its map is non-finite and at 1e9 it divides by zero (the EK action was
+#: solved up to P = 1e12; the cap is common to both).
+MAX_P = 1_000_003
+
 METHODS = ("exact", "saddle")
 NORMALIZATIONS = ("derived", "paper")
 ACTIONS = ("ek", "full")
@@ -165,6 +170,73 @@ _ZGL_X, _ZGL_W = np.polynomial.legendre.leggauss(ZERO_GL_ORDER)
 
 #: Phase thresholds (documented in the README and the HDF5 attributes).
 GMFL1_DROPLET_SHARE = 0.5
+
+#: Deepest droplet minimum (depth -A(X+, X+) of the pair action below the origin) at which
+#: the exact quadrature is used. The log weight A - A_min is a difference of terms of size
+#: ~depth, so its rounding error is ~1e-16 x depth. Measured against the independent
+#: reference (``adaptive_kernel.reference``, nested QUADPACK), largest relative difference
+#: of <XY>, <X>, <X^2>: depth 1e9: 2.6e-12, 1e11: 4.5e-12 (P = 401, gamma = 1e-4) and
+#: 9.7e-12 (P = 5, gamma = 1), 1e12: 2.3e-11 to 8.3e-11 (P = 5 ... 2003), 1e13: 6.9e-11 to
+#: 1.4e-10; from ~5e17 on the quadrature returns NaN (division by zero). 1e11 keeps the
+#: documented 3e-11 with a margin. The depth grows like (4/3) P v^3 / gamma^2.
+MAX_DROPLET_DEPTH = 1e11
+#: The saddle-point (P -> inf) moments are closed forms; their only limit is overflow of
+#: the droplet action (~1e308).
+SADDLE_MAX_DEPTH = 1e300
+
+
+#: Largest action term P Phi* = P sqrt(3/gamma) (the droplet's position in units of the
+#: origin basin's width 1/P, at the degenerate coupling) the quadrature resolves. Measured
+#: against the reference at the degeneracy: 1e8: 4.9e-13, 1e10: 8.9e-12, 1e11: 2.6e-11,
+#: 1e12: 6.8e-11 relative (P = 5 and 401). Sets the smallest gamma, 3 (P/1e10)^2.
+MAX_DROPLET_TERM = 1e10
+#: Largest gamma/P^2: the origin basin (width min(1/P, (P gamma)^(-1/3))) is resolved by
+#: the panels at 1/P. Measured at v = 0 against 1-D QUADPACK: gamma/P^2 = 1: 1.7e-14,
+#: 3: 6.1e-12, 10: 2.5e-10, 100: 3.3e-8 relative (P = 5 and 401); at ~2e8 P^2 the origin
+#: panels are skipped altogether (division by zero).
+MAX_GAMMA_OVER_P2 = 1.0
+
+
+def gamma_range(P: int) -> tuple:
+    """(smallest, largest) gamma the pair quadrature resolves at modulus P:
+    3 (P/:data:`MAX_DROPLET_TERM`)^2 and :data:`MAX_GAMMA_OVER_P2` P^2."""
+    return 3.0 * (P / MAX_DROPLET_TERM) ** 2, MAX_GAMMA_OVER_P2 * float(P) ** 2
+
+
+def depth_limit(method: str) -> float:
+    """Largest droplet depth -A(X+, X+) the method evaluates (:data:`MAX_DROPLET_DEPTH`)."""
+    return SADDLE_MAX_DEPTH if method == "saddle" else MAX_DROPLET_DEPTH
+
+
+_VMAX_CACHE = {}
+
+
+def max_coupling(P: int, gamma: float, method: str = "exact") -> float:
+    """Largest coupling v = u r^2 whose droplet depth is within :func:`depth_limit`.
+
+    The depth is 0 up to the spinodal v = sqrt(gamma) and increases with v beyond it
+    (d(-A)/dv = 2 P X+^2 > 0 at the minimum), so the limit is found by bisection in log v.
+    """
+    key = (float(P), float(gamma), method)
+    if key in _VMAX_CACHE:
+        return _VMAX_CACHE[key]
+    limit = depth_limit(method)
+    lo = math.sqrt(gamma)
+    hi = 2.0 * lo
+    while K.droplet_depth(float(P), hi, float(gamma)) <= limit:
+        lo, hi = hi, 2.0 * hi
+        if not math.isfinite(hi):  # pragma: no cover - only for absurd gamma
+            break
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        if K.droplet_depth(float(P), mid, float(gamma)) <= limit:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-13 * hi:
+            break
+    _VMAX_CACHE[key] = lo
+    return lo
 
 
 def gmfl2_origin_weight(P: int) -> float:
@@ -398,6 +470,32 @@ def full_evaluate(r, y, params, sigma2, extra=1.0) -> tuple:
     return coef, mom, lam, tr, ty
 
 
+def full_r_max(P, N, sigma_a2, gamma, sigma2, state, extra=1.0, method="exact") -> float:
+    """Largest residual r in [0, 1] at which the full-action pair's droplet depth stays
+    within :func:`depth_limit` (1.0 when r = 1 is within it). The attraction c, hence the
+    depth, grows with r beyond r = 2 sigma2 (below it c < 0 and there is no droplet), so
+    the limit is found by bisection."""
+    limit = depth_limit(method)
+
+    def depth(r):
+        c = full_coefficients(P, N, sigma_a2, gamma, sigma2, r, *state, extra)
+        d = K.poly_droplet_depth(float(c["p1"]), float(c["p2"]), float(c["p3"]), float(c["c"]))
+        return d if math.isfinite(d) else math.inf
+
+    if depth(1.0) <= limit:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if depth(mid) <= limit:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    return lo
+
+
 def residual_at(y, params, sigma2, extra=1.0) -> dict:
     """Solve the GPR equation r = sigma2/(Lambda(r, y) + sigma2) for r at fixed mode state y.
 
@@ -424,8 +522,20 @@ def residual_at(y, params, sigma2, extra=1.0) -> dict:
         coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *state, extra)
         return r - sigma2 / (c4 * poly_pair_moments(coef, params["method"])["XY"] + sigma2)
 
-    r, info = optimize.brentq(F, 0.0, 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200,
+    hi = full_r_max(P, N, sa2, gamma, sigma2, state, extra, params["method"])
+    if hi < 1.0 and not F(hi) >= 0.0:
+        # the root lies beyond the couplings the quadrature resolves: no solution here
+        coef = full_coefficients(P, N, sa2, gamma, sigma2, hi, *state, extra)
+        mom = {k: math.nan for k in _POLY_KEYS}
+        mom.update(zero)
+        lam, tr, ty = _image(P, sa2, sigma2, mom)
+        return {"r": math.nan, "coef": coef, "mom": mom, "lam": lam, "T_r": math.nan,
+                "T_inner": np.full(len(INNER_STATE), math.nan), "nfev": 1}
+    r, info = optimize.brentq(F, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200,
                               full_output=True, disp=False)
+    from ..solver import refine_small_root
+
+    r = refine_small_root(F, r, 0.0, hi, 1e-15)
     coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *state, extra)
     mom = poly_pair_moments(coef, params["method"])
     if r > 0.0:
@@ -444,7 +554,8 @@ class ModularAddition(Teacher):
     default_sigma2 = "0.26:0.15:111"
     default_output = "modadd_scan.h5"
     constraints = {
-        "P": Constraint("int", low=5, prime=True, doc="modulus (prime >= 5); inputs are two-hot vectors in R^{2P}"),
+        "P": Constraint("int", low=5, high=MAX_P, prime=True,
+                        doc="modulus (prime >= 5); inputs are two-hot vectors in R^{2P}"),
         "N": Constraint("int", low=1, doc="network width (number of hidden units)"),
         "sigma_a2": Constraint("real", low=0, low_open=True, doc="read-out prior variance times N"),
         "gamma": Constraint("real", low=0, low_open=True, doc="sextic Fourier weight decay strength"),
@@ -457,9 +568,26 @@ class ModularAddition(Teacher):
     defaults = {"P": 401, "N": 1000, "sigma_a2": 0.002 / 1000, "gamma": 1e-4,
                 "normalization": "derived", "method": "exact", "action": "ek"}
 
+    #: Measured on the 2-core development machine: 400 points of the default scan 6.5 s
+    #: (exact), 100 points 1.6 s (saddle); --action full 20 points 44 s (exact).
+    scan_seconds_per_point = {"exact": 0.012, "saddle": 0.004}
+    FULL_ACTION_SECONDS = {"exact": 2.2, "saddle": 0.4}
+
+    def scan_seconds(self, params):
+        """Seconds per scan point: :attr:`scan_seconds_per_point` (EK action) or
+        :attr:`FULL_ACTION_SECONDS` (``action="full"``, about 20x slower)."""
+        table = self.FULL_ACTION_SECONDS if _is_full(params) else self.scan_seconds_per_point
+        return float(table.get(params.get("method"), 0.05))
+
     # -- parameters -------------------------------------------------------------
     def check_params(self, params):
-        """``action="full"`` is derived with the Gram-matrix eigenvalue only."""
+        """``action="full"`` is derived with the Gram-matrix eigenvalue only; gamma must lie
+        in the range the quadrature resolves at this P (:func:`gamma_range`)."""
+        lo, hi = gamma_range(params["P"])
+        if not lo <= params["gamma"] <= hi:
+            raise ParameterError(
+                f"gamma must be in [{lo:.3g}, {hi:.3g}] at P = {params['P']} (3 (P/{MAX_DROPLET_TERM:g})^2 "
+                f"<= gamma <= P^2: the range the pair quadrature resolves); got {params['gamma']!r}")
         if params.get("action") == "full" and params.get("normalization") != "derived":
             raise ParameterError("action 'full' is derived with the Gram-matrix eigenvalue "
                                  "Lambda = 4 P^2 sigma_a2 <XY>; it requires normalization 'derived' "
@@ -500,8 +628,91 @@ class ModularAddition(Teacher):
         return np.array([sigma2 / (self.eigenvalue(r, params, sigma2) + sigma2)])
 
     def bracket(self, params, sigma2):
-        """r - T(r) < 0 at r = 0 and >= 0 at r = 1 (Lambda >= 0)."""
-        return 0.0, 1.0
+        """r - T(r) < 0 at r = 0 and >= 0 at r = 1 (Lambda >= 0).
+
+        The upper end is lowered below 1 where u r^2 would exceed :func:`max_coupling` (the
+        deepest droplet the method resolves, :data:`MAX_DROPLET_DEPTH`): the map is never
+        evaluated there. Whether the root lies inside is checked up front by
+        :meth:`check_sigma2`.
+        """
+        return 0.0, self.r_max(params, sigma2)
+
+    def r_max(self, params, sigma2):
+        """min(1, sqrt(v_max/u)): the largest residual whose coupling u r^2 the method
+        resolves (:func:`max_coupling`)."""
+        if sigma2 * sigma2 == 0.0:
+            return 0.0  # u overflows (refused by check_sigma2)
+        u = self.effective_interaction(params, sigma2)
+        vmax = max_coupling(params["P"], params["gamma"], params["method"])
+        return 1.0 if u <= vmax else math.sqrt(vmax / u)
+
+    def _root_inside(self, params, sigma2) -> bool:
+        """Whether the self-consistent residual at sigma2 lies where the method is exact."""
+        if sigma2 * sigma2 == 0.0 or not math.isfinite(self.effective_interaction(params, sigma2)):
+            return False  # u = 2 sigma_a2 P^2/(N sigma2^2) overflows
+        if _is_full(params):
+            P, N, sa2, gamma = params["P"], params["N"], params["sigma_a2"], params["gamma"]
+            y0 = inner_prior_state(P)
+            state = _mode_state(y0, P, sa2)
+            hi = full_r_max(P, N, sa2, gamma, sigma2, state, 1.0, params["method"])
+            if hi >= 1.0:
+                return True
+            coef = full_coefficients(P, N, sa2, gamma, sigma2, hi, *state)
+            lam = 4.0 * P * P * sa2 * poly_pair_moments(coef, params["method"])["XY"]
+            return hi - sigma2 / (lam + sigma2) >= 0.0
+        hi = self.r_max(params, sigma2)
+        if hi >= 1.0:
+            return True
+        if hi <= 0.0:
+            return False
+        return float(hi - self.fixed_point_map(np.array([hi]), params, sigma2)[0]) >= 0.0
+
+    def sigma2_limit(self, params) -> float:
+        """Smallest sigma2 whose self-consistent point the method resolves (0.0: none).
+
+        Below it the root r of the GPR equation would need a coupling u r^2 beyond
+        :func:`max_coupling` (a droplet deeper than :data:`MAX_DROPLET_DEPTH` for the
+        exact quadrature). Found by bisection in log sigma2 (for ``action="full"``, at the
+        prior mode state). Parameters where every sigma2 is resolved return 0.0.
+        """
+        tiny = 1e-300
+        if self._root_inside(params, tiny):
+            return 0.0
+        # at s_hi the coupling at r = 1 is within the limit, so the whole bracket is
+        vmax = max_coupling(params["P"], params["gamma"], params["method"])
+        s_hi = max(math.sqrt(2.0 * params["sigma_a2"] * params["P"] ** 2 / (params["N"] * vmax)) * 1.0001,
+                   1e-150)
+        for _ in range(2000):  # (full action: the prior mode state may need a larger sigma2)
+            if self._root_inside(params, s_hi) or s_hi > 1e300:
+                break
+            s_hi *= 2.0
+        lo, hi = math.log(tiny), math.log(s_hi)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if self._root_inside(params, math.exp(mid)):
+                hi = mid
+            else:
+                lo = mid
+            if hi - lo < 1e-6:
+                break
+        return math.exp(hi)
+
+    def check_sigma2(self, params, sigma2_values):
+        """Refuse a grid whose smallest sigma2 is below :meth:`sigma2_limit`
+        (:class:`~adaptive_kernel.errors.ParameterError` naming the limit)."""
+        s = float(np.min(sigma2_values))
+        if self._root_inside(params, s):
+            return
+        lim = self.sigma2_limit(params)
+        vmax = max_coupling(params["P"], params["gamma"], params["method"])
+        what = ("exact quadrature" if params["method"] == "exact" else "saddle-point evaluation")
+        if s * s == 0.0 or not math.isfinite(self.effective_interaction(params, s)):
+            why = "u = 2 sigma_a2 P^2/(N sigma2^2) overflows double precision"
+        else:
+            why = (f"the self-consistent coupling u r^2, u = 2 sigma_a2 P^2/(N sigma2^2), would exceed "
+                   f"{vmax:.4g} (a droplet deeper than {depth_limit(params['method']):g} in the pair action)")
+        raise ParameterError(f"sigma2 = {s:g} is below the smallest noise the {what} resolves at these "
+                             f"parameters (sigma2 >= {lim:.4g}): {why}")
 
     def observables(self, x, params, sigma2):
         if _is_full(params):

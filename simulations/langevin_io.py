@@ -1,0 +1,303 @@
+r"""The Langevin file, written and read in one place.
+
+* :func:`write_langevin` writes a :class:`~simulations.langevin.LangevinResult` (what
+  ``phasesim langevin`` produces) through :func:`adaptive_kernel.storage.write_result`,
+  root attribute ``kind = "langevin"``; the layout is documented in the module docstring of
+  :mod:`simulations.langevin`.
+* :class:`LangevinData` reads the parts of such a file that the figures and ``phasesim
+  info`` use; :func:`adaptive_kernel.load` returns it for a Langevin file (and attaches it as
+  ``.langevin`` to a scan file that also holds a ``langevin`` group).
+
+Every dataset carries a one-line ``description`` and ``units`` where one applies (``"1"``:
+dimensionless); the ``theory_phase*`` columns explain their codes in ``phase_codes``.
+``langevin/sigma2`` is an HDF5 dimension scale attached to every 1-D dataset of the
+``langevin`` group, so ``xarray.open_dataset(path, group="langevin", engine="h5netcdf")``
+has ``sigma2`` as coordinate.
+
+This module imports only :mod:`adaptive_kernel.storage`, :mod:`adaptive_kernel.errors`,
+:mod:`adaptive_kernel.codes` and :mod:`simulations.diagnostics`, never the result classes
+or the registry of result kinds, so :mod:`adaptive_kernel.kinds` can import it without a
+cycle.
+"""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from adaptive_kernel.codes import PHASE_CODES
+from adaptive_kernel.errors import FileFormatError
+from adaptive_kernel.storage import attach_scales, describe, open_h5, py_value, write_result
+
+from . import diagnostics as D
+
+FORMAT_VERSION = 1
+#: The root attribute ``kind`` of a Langevin file.
+KIND = "langevin"
+
+#: One-line descriptions of the measured quantities (the ``langevin/<name>`` columns, the
+#: per-point attributes and ``traces/<name>``).
+MEASURED = {
+    "b": "b = <(y - fbar) H1> over test points: linear discrepancy coefficient",
+    "c": "c = <(y - fbar) H3>/6 over test points: H3 discrepancy coefficient",
+    "b_exact": "b as an exact Gaussian integral over x (no test-point noise)",
+    "c_exact": "c as an exact Gaussian integral over x (no test-point noise)",
+    "q2": "<q^2>, q = w.w*, over neurons and samples",
+    "w2": "<|w|^2> over neurons and samples",
+    "Na2": "N <a^2> over read-out weights and samples",
+    "train_loss": "training loss per sample",
+    "test_loss": "test loss per sample",
+    "test_loss_mean": "test loss of the sample-averaged predictor",
+    "residual": "r = <y, y - fbar>/|y|^2 of the sample-averaged output (1: nothing learned)",
+    "residual_avg_output": "r of each seed's sample-averaged output over all pairs",
+    "offtarget_residual": "norm of the residual's component orthogonal to the target, relative to |y|",
+    "lambda_gram": "target eigenvalue of the Gram matrix of the sampled weights",
+    "lambda_fourier": "4 P^2 sigma_a2 <X_k Y_k> (k != 0) of the sampled weights",
+    "residual_gpr": "sigma2/(lambda_gram + sigma2): the mean-field GPR relation at the measured eigenvalue",
+    "XY": "<X_k Y_k>, k != 0: product of the squared Fourier amplitudes of a neuron's two halves",
+    "X": "<|W_k|^2>, k != 0 (W and V pooled): squared Fourier amplitude",
+    "X0": "<|W_0|^2>: squared amplitude of the constant Fourier mode",
+    "acceptance": "acceptance rate after burn-in, mean over seeds",
+    "sampling_ok": "False where the chains cannot have sampled the posterior (attrs reasons, criteria)",
+    "step": "Langevin step of each recorded sample",
+}
+#: Per sigma2 point, ``langevin/<i>/<name>``.
+POINT = {
+    "hist_edges": "bin edges of the histogram of the order parameter",
+    "hist_counts": "histogram counts of the order parameter; rows are independent subsets "
+                   "(row = member * time_blocks + block)",
+    "hist_underflow": "counts below the first edge, per row",
+    "hist_overflow": "counts above the last edge, per row",
+    "hist_counts_pooled": "hist_counts summed over the modes k != 0",
+    "mean_X_mode": "<|W_k|^2> per mode k, mean over seeds",
+    "mean_XY_mode": "<X_k Y_k> per mode k, mean over seeds",
+}
+DIAGNOSTICS = {
+    "acceptance": "acceptance rate after burn-in, per member",
+    "step_size": "step size after burn-in adaptation, per member",
+    "nonfinite_proposals": "number of proposals with a non-finite value, per member",
+}
+THEORY = {
+    "q": "grid of the order parameter q of the theory's action",
+    "action": "d Shat(q) - min at the theory's (b, c)",
+    "action_measured": "d Shat(q) - min at the network's measured (b, c)",
+    "bin_prob": "the theory's probability of each histogram bin",
+}
+
+
+def _meta(path: str, dtype) -> tuple:
+    """(description, units, extra attributes) of the dataset at ``path`` in the file."""
+    parts = path.strip("/").split("/")
+    name = parts[-1]
+    numeric = np.dtype(dtype).kind in "fiu"
+    units = "1" if numeric else None
+    extra = {}
+    if name.endswith("_err") and name[:-4] in MEASURED | POINT:
+        text = f"standard error of {name[:-4]} (spread of the per-seed means / sqrt(seeds))"
+    elif name.startswith("theory_"):
+        quantity, norm = name[7:], ""
+        for suffix in ("_derived", "_paper"):
+            if quantity.endswith(suffix):
+                quantity, norm = quantity[:-len(suffix)], f", {suffix[1:]} normalisation"
+        text = (f"the theory's {quantity} at the same physical parameters "
+                f"(adaptive_kernel.solver.solve{norm})")
+        if quantity.startswith("phase"):
+            units, extra = None, {"phase_codes": PHASE_CODES}
+        elif quantity.startswith("converged"):
+            units = None
+    elif name == "sigma2":
+        text = "GPR noise variance sigma2 of each point, base units (the sweep coordinate)"
+    elif name == "sigma2_physical":
+        text = "physical noise variance sigma2' simulated at each point"
+    elif "traces" in parts[:-1]:
+        text = "per-sample trace (members x samples) of " + (name + ": " + MEASURED[name]
+                                                             if name in MEASURED else name)
+        if name == "step":
+            text = MEASURED["step"]
+    elif "diagnostics" in parts[:-1]:
+        text = DIAGNOSTICS.get(name, f"diagnostic {name}, per member")
+    elif "theory" in parts[:-1]:
+        text = THEORY.get(name, f"the theory's {name}")
+        if len(parts) >= 2 and parts[-2] != "theory":
+            text += f" ({parts[-2]})"
+    elif name in POINT:
+        text = POINT[name]
+    else:
+        text = MEASURED.get(name, f"{name}, mean over seeds")
+    return text, units, extra
+
+
+def _fill(f, result) -> None:
+    """Write the groups of a Langevin file (everything below the root attributes)."""
+    c = result.config
+    g = f.create_group("params")
+    for k, v in c.params.items():
+        g.attrs[k] = v
+    L = f.create_group("langevin")
+    for k in ("steps", "burn_in", "thin", "step_size", "integrator", "seeds", "seed", "dtype",
+              "time_blocks", "n_test", "adapt", "data_term"):
+        L.attrs[k] = getattr(c, k)
+    L.attrs["n_samples"] = c.n_samples
+    L.attrs["wall_time_s"] = result.wall_time
+    L.attrs["diagnostics_backend"] = D.backend_name()
+    L.attrs["subsets"] = ("hist_counts rows are independent subsets: row = member * time_blocks + "
+                          "block (members are independent seeds; blocks split the recorded samples "
+                          "into time_blocks consecutive stretches)")
+    L.create_dataset("sigma2", data=np.array(c.sigma2))
+    L.create_dataset("sigma2_physical", data=np.array([p["phys"]["sigma2"] for p in result.points]))
+    names = sorted({k for p in result.points for k in p["scalars"]})
+    for k in names:
+        L.create_dataset(k, data=result.column(k))
+        L.create_dataset(k + "_err", data=result.column_err(k))
+    tnames = sorted({k for p in result.points for k in p["theory_columns"]})
+    for k in tnames:
+        L.create_dataset(k, data=np.array([p["theory_columns"].get(k, np.nan) for p in result.points], float))
+    L.create_dataset("acceptance", data=np.array([p["diagnostics"]["acceptance"].mean() for p in result.points]))
+    # sampler health (simulations.diagnostics.sampling_health), one flag per sigma2 point
+    ok = L.create_dataset("sampling_ok", data=np.array([bool(p["diag_attrs"].get("sampling_ok", True))
+                                                        for p in result.points]))
+    ok.attrs["reasons"] = np.array([str(p["diag_attrs"].get("sampling_reason", "")) for p in result.points],
+                                   dtype=h5py.string_dtype())
+    ok.attrs["criteria"] = (f"MALA post-burn-in acceptance of every member in [{D.ACCEPT_MIN:g}, "
+                            f"{D.ACCEPT_MAX:g}]; split R-hat within each network <= {D.RHAT_WITHIN_MAX:g} "
+                            f"for every trace (judged with >= {D.RHAT_MIN_DRAWS} recorded samples)")
+    for i, p in enumerate(result.points):
+        gi = L.create_group(str(i))
+        gi.attrs["sigma2"] = c.sigma2[i]
+        gi.attrs["sigma2_physical"] = p["phys"]["sigma2"]
+        for k, v in p["phys"].items():
+            gi.attrs["phys_" + k] = v
+        for k, v in p["arrays"].items():
+            gi.create_dataset(k, data=v)
+        for k, (m, e) in p["scalars"].items():
+            gi.attrs[k] = m
+            gi.attrs[k + "_err"] = e
+        tg = gi.create_group("traces")
+        for k, v in p["traces"].items():
+            tg.create_dataset(k, data=v)
+        dg = gi.create_group("diagnostics")
+        for k, v in p["diagnostics"].items():
+            dg.create_dataset(k, data=v)
+        for k, v in p["diag_attrs"].items():
+            dg.attrs[k] = v
+        _write_tree(gi.create_group("theory"), p["theory"])
+    datasets = []
+    L.visititems(lambda name, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) else None)
+    for ds in datasets:
+        text, units, extra = _meta(ds.name, ds.dtype)
+        describe(ds, text, units, **extra)
+    attach_scales(L, "sigma2")
+
+
+def _write_tree(g, tree):
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            _write_tree(g.create_group(k), v)
+        elif isinstance(v, np.ndarray):
+            g.create_dataset(k, data=v)
+        else:
+            g.attrs[k] = v
+
+
+def write_langevin(result, path, overwrite: bool = False, command: str | None = None) -> str:
+    """Write a :class:`~simulations.langevin.LangevinResult` to ``path`` atomically (refusing
+    an existing file unless ``overwrite``; an I/O failure is a one-line
+    :class:`~adaptive_kernel.errors.WriteError` and leaves an existing file untouched)."""
+    return write_result(path, KIND, lambda f: _fill(f, result), overwrite, command,
+                        teacher=result.config.teacher, attrs=result.attrs, format_version=FORMAT_VERSION)
+
+
+class LangevinData:
+    r"""Langevin cross-check data of a ``phasesim langevin`` file (:mod:`simulations.langevin`,
+    whose module docstring documents the layout). What is read:
+
+    * root attribute ``teacher``; ``/params`` attributes;
+    * ``/langevin/sigma2`` (base units) and ``sigma2_physical``;
+    * every 1-D ``/langevin/<name>`` with a ``<name>_err`` partner: measured values
+      (e.g. ``b``, ``c``, ``b_exact``, ``q2``, ``residual``, ``residual_gpr``,
+      ``lambda_gram``, ...); every ``/langevin/theory_<name>``: the theory's values
+      (``theory_b``, ``theory_c``, ``theory_residual_derived``, ``theory_residual_paper``, ...);
+    * per sigma2 index i, ``/langevin/<i>/``: ``hist_edges`` (nb + 1), ``hist_counts``
+      (subsets x nb; ``hist_counts_pooled``, the modes k != 0 summed, when present), and the
+      theory's bin probabilities ``theory/bin_prob`` or ``theory/derived/bin_prob``,
+      ``theory/paper/bin_prob``.
+
+    Figures: :func:`adaptive_kernel.plotting.plot_langevin`.
+
+    Attributes
+    ----------
+    teacher : str
+    params, attrs : dict
+    sigma2, sigma2_physical : ndarray
+    measured : dict
+        ``{name: (value, err)}`` arrays over sigma2.
+    theory : dict
+        ``{name: array}`` (``theory_`` prefix removed).
+    points : list of dict
+        Per sigma2: ``sigma2``, ``edges``, ``counts`` (subsets x bins), ``theory_prob``
+        ``{label: bin probabilities}``.
+    """
+
+    #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
+    kind = KIND
+
+    def __init__(self, teacher, params, sigma2, sigma2_physical, measured, theory, points, attrs=None):
+        self.teacher = teacher
+        self.params = params
+        self.sigma2 = np.asarray(sigma2, float)
+        self.sigma2_physical = np.asarray(sigma2_physical, float)
+        self.measured = measured
+        self.theory = theory
+        self.points = points
+        self.attrs = attrs or {}
+
+    @classmethod
+    def from_file(cls, f, path="file"):
+        """Read from an open h5py File that has a ``langevin`` group."""
+        if "langevin" not in f:
+            raise FileFormatError(f"{path}: no 'langevin' group (Langevin cross-check data, written by "
+                                  f"'phasesim langevin'); this file holds {', '.join(sorted(f)) or 'nothing'}")
+        g = f["langevin"]
+        if "sigma2" not in g:
+            raise FileFormatError(f"{path}: missing dataset 'langevin/sigma2'")
+        attrs = {k: py_value(v) for k, v in f.attrs.items()}
+        attrs.update({"langevin_" + k: py_value(v) for k, v in g.attrs.items()})
+        teacher = str(attrs.get("teacher", ""))
+        params = {k: py_value(v) for k, v in f["params"].attrs.items()} if "params" in f else {}
+        sigma2 = g["sigma2"][()]
+        s2p = g["sigma2_physical"][()] if "sigma2_physical" in g else sigma2
+        n = len(sigma2)
+        one_d = {k: np.asarray(g[k][()], float) for k in g
+                 if hasattr(g[k], "shape") and g[k].shape == (n,) and k not in ("sigma2", "sigma2_physical")}
+        measured = {k: (v, one_d.get(k + "_err", np.full(n, np.nan))) for k, v in one_d.items()
+                    if not k.startswith("theory_") and not k.endswith("_err")}
+        theory = {k[7:]: v for k, v in one_d.items() if k.startswith("theory_")}
+        points = []
+        for i in range(n):
+            if str(i) not in g:
+                continue
+            gi = g[str(i)]
+            if "hist_edges" not in gi or ("hist_counts" not in gi and "hist_counts_pooled" not in gi):
+                raise FileFormatError(f"{path}: langevin/{i} needs 'hist_edges' and 'hist_counts'")
+            edges = np.asarray(gi["hist_edges"][()], float)
+            counts = np.asarray(gi["hist_counts_pooled" if "hist_counts_pooled" in gi else "hist_counts"][()])
+            if counts.shape[-1] != len(edges) - 1:
+                raise FileFormatError(f"{path}: langevin/{i}: {counts.shape[-1]} count bins for {len(edges)} edges")
+            probs = {}
+            th = gi["theory"] if "theory" in gi else {}
+            if "bin_prob" in th:
+                probs["theory"] = th["bin_prob"][()]
+            for norm in ("derived", "paper"):
+                if norm in th and "bin_prob" in th[norm]:
+                    probs[f"theory ({norm} $\\Lambda$)"] = th[norm]["bin_prob"][()]
+            points.append({"sigma2": float(gi.attrs.get("sigma2", sigma2[i])), "edges": edges,
+                           "counts": counts.reshape(-1, counts.shape[-1]).astype(float), "theory_prob": probs})
+        return cls(teacher, params, sigma2, s2p, measured, theory, points, attrs)
+
+    @classmethod
+    def from_hdf5(cls, path):
+        """Read the Langevin data of the file at ``path``."""
+        with open_h5(path) as f:
+            return cls.from_file(f, path)
+
+
+__all__ = ["LangevinData", "write_langevin", "FORMAT_VERSION", "KIND"]
