@@ -1,9 +1,8 @@
 """``phasesim plot`` and ``phasesim info``: look at what a scan file holds.
 
-Registered on the main command group by :func:`register` (called from
-:mod:`adaptive_kernel.cli`). Commands stay thin: the reading is :func:`adaptive_kernel.load`
-(:mod:`adaptive_kernel.kinds`), the figures are the functions of
-:mod:`adaptive_kernel.plotting`, so a notebook gets the same figures.
+Added to the main command group by :mod:`adaptive_kernel.cli`. Commands stay thin: the
+reading is :func:`adaptive_kernel.load` (:mod:`adaptive_kernel.kinds`), the figures are the
+functions of :mod:`adaptive_kernel.plotting`, so a notebook gets the same figures.
 Every input error (missing file or group, unknown kind for the file, existing output)
 is a one-line usage error with exit code 2.
 """
@@ -18,6 +17,14 @@ import numpy as np
 from ._cliutil import check_output
 from ._cliutil import usage_errors as _usage
 from .errors import FileFormatError
+from .registry import THEORIES
+
+
+def _theory_attr(teacher, name, default):
+    """A declared attribute of the theory registered as ``teacher`` (``default`` for a file
+    of a theory this version does not know)."""
+    cls = THEORIES.get(teacher) if isinstance(teacher, str) else None
+    return getattr(cls, name, default) if cls is not None else default
 
 
 def _parse_size(text):
@@ -186,7 +193,8 @@ def _info_scan(file, res):
         lines.append(f"  u_c = {uc:.6g}  (effective interaction at the GFL -> GMFL-I boundary)")
     grid = np.asarray(res.landscape_grid)
     if grid.size:
-        gname = "phi" if res.teacher == "modadd" else "q"
+        gname = (getattr(res, "landscape_name", "") or _theory_attr(res.teacher, "landscape_parameter", "")
+                 or "the order parameter")
         lines.append(f"landscape:  {np.asarray(res.landscape_action).shape[0]} rows on a {grid.size}-point "
                      f"grid of {gname} in [{grid.min():.6g}, {grid.max():.6g}]")
     lines.append("datasets:   " + ", ".join(sorted(down)))
@@ -232,8 +240,7 @@ def _info_langevin(lg):
         lines.append("            measured: " + ", ".join(sorted(lg.measured)))
     if lg.theory:
         lines.append("            theory: " + ", ".join(sorted(lg.theory)))
-    main = ("residual", "residual_derived", "residual_paper") if lg.teacher == "modadd" else ("b", "c")
-    for name in main:
+    for name in _theory_attr(lg.teacher, "langevin_table_columns", ()):
         if name in lg.measured:
             v, e = lg.measured[name]
             lines.append(f"            {(name + ' (simulation):'):<30s}" + ", ".join(
@@ -247,40 +254,4 @@ def _info_langevin(lg):
     return "\n".join(lines)
 
 
-def scan_vary(teacher, params, given, vary, grid, output, overwrite, quiet, data_dir, command):
-    """Body of ``phasesim scan --vary NAME=START:STOP:NUM`` (called from ``scan_cmd``):
-    one sigma2 scan per value of NAME, written as a 2-D phase diagram."""
-    import sys
-
-    from .phase_diagram import default_output, parse_vary, scan_grid
-
-    name, values = parse_vary(vary, teacher)
-    if name in given:
-        raise click.UsageError(f"--vary {name}=... and --{name.replace('_', '-')} both given; give one")
-    out = output if output is not None else os.path.join(data_dir, default_output(teacher, name))
-    check_output(out, overwrite)  # before the computation: refuse a location that cannot be written
-    for v in values:  # validate every value before the first scan
-        teacher.make_params(**{**params, name: v.item()})
-    npts = 2 * len(grid) * len(values)
-    if quiet:
-        diag = scan_grid(teacher, params, name, values, grid)
-    else:
-        with click.progressbar(length=npts, label=f"{teacher.name}: {len(values)} x {len(grid)} points x 2 sweeps",
-                               file=sys.stderr) as bar:
-            diag = scan_grid(teacher, params, name, values, grid, progress=bar.update)
-    diag.to_hdf5(out, overwrite=overwrite, command=command)
-    click.echo(diag.summary())
-    n_bad = int(np.size(diag.data["converged"]) - np.sum(diag.data["converged"]))
-    if n_bad:
-        click.echo(f"WARNING: {n_bad} point(s) did not converge; they are marked converged=False "
-                   f"and phase -1.", err=True)
-    click.echo(f"wrote {out}")
-
-
-def register(main):
-    """Add ``plot`` and ``info`` to the ``phasesim`` command group."""
-    main.add_command(plot_cmd)
-    main.add_command(info_cmd)
-
-
-__all__ = ["register", "plot_cmd", "info_cmd", "FileFormatError"]
+__all__ = ["plot_cmd", "info_cmd", "FileFormatError"]

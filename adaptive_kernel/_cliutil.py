@@ -1,5 +1,7 @@
 """Small helpers shared by the click commands (kept apart from cli.py so that command
-modules can import them without importing the command group)."""
+modules, here and in :mod:`simulations.cli`, can import them without importing the command
+group): error handling, output checks, provenance, and the physics options built from the
+theory registry (:func:`theory_options`, :func:`theory_params`)."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +14,9 @@ from .errors import PhasesimError, WriteError
 
 #: exit code of a run stopped by Ctrl-C (SIGINT), as a shell reports it (128 + 2)
 EXIT_INTERRUPTED = 130
+
+#: default output folder of the commands (relative to the working directory)
+DATA_DIR = "data"
 
 
 def _one_line(text) -> str:
@@ -68,3 +73,73 @@ def check_output(path, overwrite: bool, what: str = "output file") -> str:
 def command_line() -> str:
     """The command as typed (for provenance)."""
     return "phasesim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+# ---------------------------------------------------------------------------------------
+# physics options from the theory registry
+# ---------------------------------------------------------------------------------------
+def option_flag(param: str, spec: dict | None = None) -> str:
+    """The command-line flag of a theory parameter: ``spec["flag"]`` or ``--`` + the name
+    with ``_`` -> ``-`` (``P`` -> ``--P``, ``sigma_a2`` -> ``--sigma-a2``)."""
+    if spec and spec.get("flag"):
+        return spec["flag"]
+    return "--" + param.replace("_", "-")
+
+
+def _option_type(param: str, specs: dict):
+    """One click type for an option declared by several theories: the common Python type,
+    or a :class:`click.Choice` over the union of the declared choices."""
+    types = [spec.get("type", str) for spec in specs.values()]
+    if all(isinstance(t, (tuple, list)) for t in types):
+        choices = []
+        for t in types:
+            choices += [c for c in t if c not in choices]
+        return click.Choice(choices)
+    if any(t != types[0] for t in types):
+        raise TypeError(f"option {param!r} is declared with different types by the theories "
+                        f"{', '.join(specs)}: {types}")
+    return types[0]
+
+
+def theory_options(command: str):
+    """Decorator adding the physics options the registered theories declare for ``command``
+    (:func:`adaptive_kernel.registry.theory_options`): one click option per parameter, all
+    defaulting to None (the theory's default applies). The help of an option shows each
+    theory's text as its own paragraph, prefixed with ``[name]``."""
+    from .registry import theory_options as declared
+
+    key = "langevin_help" if command == "langevin" else "help"
+    opts = []
+    for param, specs in declared(command).items():
+        help_text = "\n\n".join(f"[{name}] {spec.get(key) or spec.get('help', '')}".rstrip()
+                                 for name, spec in specs.items())
+        flags = {option_flag(param, spec) for spec in specs.values()}
+        if len(flags) != 1:
+            raise TypeError(f"option {param!r} is declared with different flags: {sorted(flags)}")
+        opts.append(click.option(flags.pop(), param, type=_option_type(param, specs), default=None,
+                                 help=help_text))
+
+    def decorate(fn):
+        for o in reversed(opts):
+            fn = o(fn)
+        return fn
+
+    return decorate
+
+
+def theory_params(theory, physics: dict, command: str) -> dict:
+    """The validated parameters of ``theory`` from the physics options of a command.
+
+    Options given (not None) that ``theory`` does not declare for ``command`` are refused
+    with one line naming them (a click usage error); the others are passed to
+    ``theory.make_params`` (its defaults fill the rest, :class:`ParameterError` on a bad
+    value).
+    """
+    allowed = {k for k, spec in theory.cli_options.items()
+               if command in spec.get("commands", ("scan", "langevin"))}
+    given = {k for k, v in physics.items() if v is not None}
+    foreign = sorted(given - allowed)
+    if foreign:
+        opts = ", ".join(option_flag(k, theory.cli_options.get(k)) for k in foreign)
+        raise click.UsageError(f"option(s) {opts} do not apply to --teacher {theory.name}")
+    return theory.make_params(**{k: v for k, v in physics.items() if k in allowed})

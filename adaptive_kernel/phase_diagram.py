@@ -76,6 +76,9 @@ class PhaseDiagram:
         ``_halfwidth``, ``_located``; ``notes``: ``{name: list of str}``.
     branch_difference : ndarray
     settings, attrs : dict
+    descriptions : dict
+        One-line descriptions of the observables (those of the scans, set by
+        :func:`scan_grid`), written as ``description`` attributes.
     """
 
     #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
@@ -92,6 +95,7 @@ class PhaseDiagram:
     branch_difference: np.ndarray
     settings: dict = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
+    descriptions: dict = field(default_factory=dict)
 
     @property
     def phase(self) -> np.ndarray:
@@ -135,7 +139,7 @@ class PhaseDiagram:
                             attrs=self.attrs, format_version=FORMAT_VERSION, phase_codes=PHASE_CODES)
 
     def _fill(self, f):
-        descriptions = observable_descriptions(self.teacher)
+        descriptions = observable_descriptions(self.teacher, self.descriptions)
         g = f.create_group("params")
         for k, v in self.params.items():
             g.attrs[k] = v
@@ -316,7 +320,8 @@ def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=
     settings = dict(results[0].settings)
     settings["wall_time_s"] = time.perf_counter() - t0
     return PhaseDiagram(teacher.name, fixed, name, values, sigma2, data, bnd, notes,
-                        np.array([r.branch_difference for r in results], float), settings)
+                        np.array([r.branch_difference for r in results], float), settings,
+                        descriptions=dict(results[0].descriptions))
 
 
 def default_output(teacher, name: str) -> str:

@@ -33,13 +33,25 @@ atomically (what ``phasesim plot`` calls). This module imports the result classe
 never import it: in a notebook, ``from adaptive_kernel import load, plotting`` and
 ``plotting.plot_order(load(path))``.
 
+Nothing here depends on which theory a file holds: axis labels, the series drawn, titles and
+the large parameter of the action come from the theory's presentation block (the class
+attributes under ``# -- plot labels and per-theory presentation --`` of
+:class:`adaptive_kernel.teachers.base.Teacher`: ``landscape_labels``, ``order_series``,
+``order_ylabel``, ``family_quantity``, ``parameter_symbols``, ``langevin_order_label``,
+``langevin_variant_label``, ``langevin_series``, ``langevin_ylabel``,
+``langevin_sigma2_note``, ``plot_title``, ``large_parameter``), found by the file's ``teacher`` attribute through
+:func:`adaptive_kernel.registry.get_theory` (:func:`theory_of`). A name that is not
+registered draws with the base class's generic labels.
+
 Names read from a Langevin file (the contract with :mod:`simulations.langevin`): root
 attribute ``teacher``; ``langevin/sigma2``; measured ``langevin/<name>`` + ``<name>_err``
-(cubic ``b``, ``c``; modadd ``residual``, ``residual_gpr``); theory ``langevin/theory_b``,
-``theory_c`` (cubic), ``theory_residual_derived``, ``theory_residual_paper`` (modadd); per
+and theory ``langevin/theory_<column>`` as named by the theory's ``langevin_series``
+(e.g. cubic ``b``, ``c`` and ``theory_b``, ``theory_c``; modadd ``residual``,
+``residual_gpr`` and ``theory_residual_derived``, ``theory_residual_paper``); per
 sigma2 index i: ``langevin/<i>/hist_edges``, ``hist_counts`` (rows = independent subsets;
-modadd ``hist_counts_pooled``), ``theory/bin_prob`` (cubic) or ``theory/derived/bin_prob``
-and ``theory/paper/bin_prob`` (modadd). Missing measured or theory columns are skipped;
+``hist_counts_pooled`` when present), ``theory/bin_prob`` and/or ``theory/<variant>/bin_prob``
+per variant of the theory (e.g. modadd ``derived``, ``paper``; legend from the theory's
+``langevin_variant_label``). Missing measured or theory columns are skipped;
 missing histogram datasets are a :class:`~adaptive_kernel.errors.FileFormatError`.
 
 Style: Okabe-Ito colours (colour-blind safe) for lines and phase regions, viridis for the
@@ -58,7 +70,10 @@ from cycler import cycler
 
 from .errors import FileFormatError, ParameterError, PhasesimError
 from .kinds import load
+from .registry import get_theory
+from .results import COMMON_DATASETS
 from .storage import refuse_existing, write_bytes
+from .teachers.base import Teacher
 
 #: Opens any phasesim file; the same function as :func:`adaptive_kernel.load`.
 load_any = load
@@ -104,23 +119,31 @@ STYLE = {
 }
 
 # ---------------------------------------------------------------------------------------
-# symbols per teacher
-_LANDSCAPE_LABELS = {
-    "modadd": (r"$\Phi=\Psi=|W_k|^2$", r"$\mathcal{S}_k(\Phi,\Phi)\,/\,P$"),
-    "cubic": (r"$q=\mathbf{w}\cdot\mathbf{w}^*$", r"$\hat{S}(q)=\mathcal{S}(q)\,/\,d$"),
-}
-_ORDER_QUANTITIES = {
-    # name: (label, axis) ; axis "left" = main axis, "right" = twin axis
-    "modadd": [("residual", r"residual $r$ ($\bar f=(1-r)\,y$)", "left"),
-               ("droplet_fraction", r"droplet fraction $f$", "right")],
-    "cubic": [("linear_learned", r"linear part learned $1-b$", "left"),
-              ("cubic_learned", r"cubic part learned $(\epsilon-c)/\epsilon$", "left"),
-              ("droplet_fraction", r"droplet fraction $f$", "right")],
-}
-_SECOND_SYMBOLS = {"gamma": r"$\gamma$", "eps": r"$\epsilon$", "sigma_a2": r"$\sigma_a^2$",
-                   "sigma_w2": r"$\sigma_w^2$", "N": r"$N$", "P": r"$P$", "n": r"$n$", "d": r"$d$",
-                   "alpha": r"$\alpha$", "beta": r"$\beta$"}
+# labels: every theory-specific label, series and title comes from the theory's
+# presentation block (``# -- plot labels and per-theory presentation --`` of
+# adaptive_kernel.teachers.base.Teacher and its subclasses), found by the file's teacher name
+def theory_of(obj_or_name):
+    """The presentation of a result's theory: the theory registered under its ``teacher``
+    name (:func:`adaptive_kernel.registry.get_theory`), or, for a name that is not
+    registered (an old or foreign file), the base class
+    :class:`~adaptive_kernel.teachers.base.Teacher`, whose defaults are generic labels."""
+    name = getattr(obj_or_name, "teacher", obj_or_name)
+    try:
+        return get_theory(name)
+    except ParameterError:
+        return Teacher
+
+
+#: Symbols of the parameters every theory has; a theory adds its own
+#: (``parameter_symbols``), see :func:`parameter_symbol`.
+_SECOND_SYMBOLS = {"sigma_a2": r"$\sigma_a^2$", "N": r"$N$"}
 SIGMA2 = r"$\sigma^2$"
+
+
+def parameter_symbol(theory, name: str, default=None):
+    """LaTeX symbol of the parameter ``name`` of ``theory`` (``default`` if it has none)."""
+    table = {**_SECOND_SYMBOLS, **dict(getattr(theory, "parameter_symbols", {}) or {})}
+    return table.get(name, name if default is None else default)
 
 
 def _styled(fn):
@@ -411,8 +434,7 @@ def plot_landscape(result, ax=None, sigma2=None, n_curves: int = 9, inset: bool 
     rows = _pick_rows(s2, ok, n_curves, sigma2, action)
     if len(rows) == 0:
         raise PhasesimError("the landscape holds no converged point to draw")
-    teacher = result.teacher if result.teacher in _LANDSCAPE_LABELS else "modadd"
-    xlabel, ylabel = _LANDSCAPE_LABELS[teacher]
+    xlabel, ylabel = theory_of(result).landscape_labels
     lo_s, hi_s = float(np.min(s2[ok])), float(np.max(s2[ok]))
     norm = mpl.colors.Normalize(vmin=lo_s, vmax=hi_s if hi_s > lo_s else lo_s + 1e-12)
     cm = mpl.colormaps[cmap]
@@ -492,27 +514,17 @@ def plot_landscape(result, ax=None, sigma2=None, n_curves: int = 9, inset: bool 
 
 
 def _large_parameter(result):
-    """The large parameter in front of the normalised action: P (modadd), sqrt(beta) d (cubic)."""
-    p = result.params
+    """The large parameter in front of the normalised action (the theory's
+    ``large_parameter``, e.g. P or sqrt(beta) d); 0.0 when the parameters do not give it."""
     try:
-        if result.teacher == "modadd":
-            return float(p["P"])
-        if result.teacher == "cubic":
-            return float(p["d"]) * math.sqrt(float(p.get("beta", 1.0)))
+        return float(theory_of(result).large_parameter(result.params))
     except (KeyError, TypeError, ValueError):
-        pass
-    return 0.0
+        return 0.0
 
 
-def _landscape_title(result):
-    p = result.params
-    if result.teacher == "modadd":
-        return (rf"modular addition: $P={p.get('P')}$, $N={p.get('N')}$, "
-                rf"$\gamma={_num(p.get('gamma'))}$, {p.get('normalization', '')} $\Lambda$")
-    if result.teacher == "cubic":
-        return (rf"cubic teacher: $d={p.get('d')}$, $N={p.get('N')}$, $n={p.get('n')}$, "
-                rf"$\epsilon={_num(p.get('eps'))}$")
-    return str(result.teacher)
+def _landscape_title(result, full=True):
+    """The theory's ``plot_title`` of the result's parameters, or the teacher name."""
+    return theory_of(result).plot_title(dict(result.params), _num, full) or str(result.teacher)
 
 
 def _num(v):
@@ -590,9 +602,15 @@ def _landscape_inset(ax, grid, action, deg, curves, colors):
 # ---------------------------------------------------------------------------------------
 # order parameters
 def order_quantities(result):
-    """[(name, label, axis)] of the order parameters drawn by :func:`plot_order`."""
-    spec = _ORDER_QUANTITIES.get(result.teacher, [])
-    return [q for q in spec if q[0] in result.branches["down"]]
+    """[(name, label, axis)] of the order parameters drawn by :func:`plot_order`: the
+    theory's ``order_series`` present in the scan; when none is, the first float
+    observable that every scan has not (drawn with its name as label)."""
+    down = result.branches["down"]
+    spec = [tuple(q) for q in theory_of(result).order_series if q[0] in down]
+    if not spec:
+        spec = [(k, k.replace("_", " "), "left") for k, v in down.items()
+                if k not in COMMON_DATASETS and np.asarray(v).dtype.kind == "f"][:1]
+    return spec
 
 
 def _branches_differ(result, names, rtol=1e-6):
@@ -621,9 +639,10 @@ def plot_order(result, ax=None, quantities=None, branches: str = "auto", shade: 
     result : ScanResult
     ax : matplotlib Axes, optional
     quantities : list of str, optional
-        Datasets of the scan to draw; default the teacher's main order parameters
-        (modadd: residual r, droplet fraction; cubic: linear and cubic components learned,
-        droplet fraction). Droplet fractions go on a second y axis (right).
+        Datasets of the scan to draw; default the theory's ``order_series`` (e.g. modadd:
+        residual r, droplet fraction; cubic: linear and cubic components learned, droplet
+        fraction), each on the axis it names. Other datasets whose name contains
+        "fraction" go on a second y axis (right).
     branches : {"auto", "down", "both"}
         Draw the upward continuation sweep too: ``auto`` does when it differs from the
         downward one (hysteresis of the first-order transition).
@@ -680,7 +699,7 @@ def plot_order(result, ax=None, quantities=None, branches: str = "auto", shade: 
     if len(left) == 1:
         ax.set_ylabel(left[0][1], color=colors[0])
     else:
-        ax.set_ylabel("fraction of the target learned" if result.teacher == "cubic" else "order parameter")
+        ax.set_ylabel(theory_of(result).order_ylabel)
     ax.set_xlabel(SIGMA2 + "  (GPR noise)")
     lo, hi = float(np.min(s2)), float(np.max(s2))
     pad = 0.01 * (hi - lo if hi > lo else 1.0)
@@ -782,17 +801,10 @@ def plot_phase(diagram, ax=None, boundaries: bool = True, logy=None, figsize=Non
                 ax.plot(b, vals[vo], color="k", ls=ls, marker=mk, ms=4.5, mfc="white", lw=1.4, zorder=3)
                 handles.append(Line2D([], [], color="k", ls=ls, marker=mk, mfc="white", ms=4.5, label=lab))
     ax.set_xlabel(SIGMA2 + "  (GPR noise)")
-    sym = _SECOND_SYMBOLS.get(diagram.name, diagram.name.replace("_", r"\_"))
+    sym = parameter_symbol(theory_of(diagram), diagram.name, diagram.name.replace("_", r"\_"))
     ax.set_ylabel(sym if sym.startswith("$") else f"${sym}$")
     ax.set_xlim(_edges(s2[so])[[0, -1]])
-    p = dict(diagram.params)
-    if diagram.teacher == "modadd":
-        title = (rf"modular addition: $P={p.get('P')}$, $N={p.get('N')}$, "
-                 f"{p.get('normalization', '')} $\\Lambda$")
-    elif diagram.teacher == "cubic":
-        title = rf"cubic teacher: $d={p.get('d')}$, $N={p.get('N')}$, $n={p.get('n')}$"
-    else:
-        title = str(diagram.teacher)
+    title = _landscape_title(diagram, full=False)
     ax.set_title(title + f" (varied: {sym})", fontsize=10.5)
     if legend:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
@@ -807,8 +819,9 @@ def plot_order_family(diagram, ax=None, quantity=None, cmap: str = "viridis", fi
     import matplotlib as mpl
 
     ax = _axes(ax, "order", figsize)
+    theory = theory_of(diagram)
     if quantity is None:
-        quantity = {"modadd": "residual", "cubic": "cubic_learned"}.get(diagram.teacher)
+        quantity = theory.family_quantity
         if quantity not in diagram.data:
             quantity = next(k for k, v in diagram.data.items()
                             if np.asarray(v).dtype.kind == "f" and k not in ("u",))
@@ -831,9 +844,9 @@ def plot_order_family(diagram, ax=None, quantity=None, cmap: str = "viridis", fi
                         mec="k", ms=5, zorder=4)
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cm)
     cb = ax.figure.colorbar(sm, ax=ax, pad=0.02, fraction=0.05, aspect=30)
-    sym = _SECOND_SYMBOLS.get(diagram.name, diagram.name)
+    sym = parameter_symbol(theory, diagram.name)
     cb.set_label(sym)
-    label = dict((q[0], q[1]) for q in _ORDER_QUANTITIES.get(diagram.teacher, [])).get(quantity, quantity)
+    label = dict((q[0], q[1]) for q in theory.order_series).get(quantity, quantity)
     ax.set_ylabel(label)
     ax.set_xlabel(SIGMA2 + "  (GPR noise)")
     ax.set_title(r"markers: $\sigma^2_{\rm I}$ (circles), $\sigma^2_{\rm II}$ (squares)", fontsize=10)
@@ -842,8 +855,6 @@ def plot_order_family(diagram, ax=None, quantity=None, cmap: str = "viridis", fi
 
 # ---------------------------------------------------------------------------------------
 # Langevin cross-checks (LangevinData: simulations.langevin_io, next to the writer)
-#: x label of the order-parameter histogram of a Langevin file, per teacher.
-LANGEVIN_ORDER_LABELS = {"cubic": r"$q=\mathbf{w}\cdot\mathbf{w}^*$", "modadd": r"$\Phi=|W_k|^2$ ($k\neq0$)"}
 
 
 def _is_langevin(obj) -> bool:
@@ -898,11 +909,13 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
 
     Left: simulated :math:`-\log p` of the order parameter (density per bin, error bars from
     the spread over the independent subsets: seeds x time blocks) with the theory's
-    :math:`-\log p` from its bin probabilities (lines; modadd: both normalisations), for up to
+    :math:`-\log p` from its bin probabilities (lines; one per variant of the theory, e.g.
+    modadd's two normalisations), for up to
     ``max_histograms`` sigma2 values; simulation and theory are normalised densities, so only
     one common constant per sigma2 is subtracted (the theory's minimum). Right: the measured
-    order parameters vs sigma2 (cubic: b, c; modadd: residual r, and the mean-field GPR value
-    from the measured Gram eigenvalue) with error bars, over the theory (lines).
+    order parameters vs sigma2 (the theory's ``langevin_series``; e.g. cubic: b, c; modadd:
+    residual r, and the mean-field GPR value from the measured Gram eigenvalue) with error
+    bars, over the theory (lines).
 
     Parameters
     ----------
@@ -924,6 +937,7 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
     if axes is None:
         _, axes = new_figure("langevin", figsize, ncols=2)
     ax1, ax2 = axes
+    theory = theory_of(data)
     colors = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "purple", "orange", "black")]
     styles = ["-", "--", ":"]
     # left: histograms
@@ -953,7 +967,8 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
             xs += [x[fin].min() - width[0], x[fin].max() + width[0]]
     names = list(pts[0]["theory_prob"]) if pts else []
     for j, name in enumerate(names):
-        handles.append(Line2D([], [], color="0.3", ls=styles[j % len(styles)], lw=1.4, label=name))
+        label = "theory" if name == "theory" else theory.langevin_variant_label.format(name)
+        handles.append(Line2D([], [], color="0.3", ls=styles[j % len(styles)], lw=1.4, label=label))
     if pts:
         handles.insert(0, Line2D([], [], color="0.3", marker="o", ms=3.5, ls="none", label="simulation"))
         ax1.legend(handles=handles, loc="upper center", ncol=2, fontsize=8.5)
@@ -961,37 +976,31 @@ def plot_langevin(data, axes=None, max_histograms: int = 3, figsize=None):
         ax1.set_xlim(min(xs), max(xs))
     else:
         ax1.text(0.5, 0.5, "no histograms in the file", transform=ax1.transAxes, ha="center")
-    ax1.set_xlabel(LANGEVIN_ORDER_LABELS.get(data.teacher, "order parameter"))
+    ax1.set_xlabel(theory.langevin_order_label)
     ax1.set_ylabel(r"$-\log p$ + const")
     ax1.set_title("weight posterior: simulation (markers) vs theory (lines)", fontsize=10.5)
     # right: order parameters
     s2 = data.sigma2
     o = np.argsort(s2)
-    if data.teacher == "modadd":
-        series = [("residual", r"residual $r$", "residual_derived", "residual_paper"),
-                  ("residual_gpr", r"$\sigma^2/(\Lambda_{\rm Gram}+\sigma^2)$", None, None)]
-    else:
-        series = [("b", r"$b$ (linear discrepancy)", "b", None), ("c", r"$c$ (cubic discrepancy)", "c", None)]
     hs = []
-    for k, (name, lab, th1, th2) in enumerate(series):
+    line_styles = ("-", "--", ":", "-.")
+    for k, spec in enumerate(theory.langevin_series):
+        name, lab = spec["name"], spec["label"]
         c = colors[k % len(colors)]
         if name in data.measured:
             v, err = data.measured[name]
-            mk, mfc = ("o", c) if k == 0 or data.teacher == "cubic" else ("s", "white")
+            mk, mfc = spec.get("marker", "o"), (c if spec.get("filled", True) else "white")
             ax2.errorbar(s2[o], v[o], yerr=err[o], ls="none", marker=mk, ms=4.5, color=c, mfc=mfc,
                          capsize=2, elinewidth=1.0, zorder=4 - k)
             hs.append(Line2D([], [], color=c, marker=mk, mfc=mfc, ls="none", label=lab + " (simulation)"))
-        for th, ls, tl in ((th1, "-", "theory"), (th2, "--", "theory")):
-            if th is not None and th in data.theory:
-                ax2.plot(s2[o], data.theory[th][o], color=colors[k % len(colors)], ls=ls, lw=1.4,
+        for j, (th, tl) in enumerate(spec.get("theory", ())):
+            if th in data.theory:
+                ls = line_styles[j % len(line_styles)]
+                ax2.plot(s2[o], data.theory[th][o], color=c, ls=ls, lw=1.4,
                          marker="x" if len(s2) < 6 else None, ms=4, zorder=2)
-                if data.teacher == "modadd":
-                    tl = f"theory, {th.split('_')[-1]} $\\Lambda$"
-                    hs.append(Line2D([], [], color=c, ls=ls, label=tl))
-                else:
-                    hs.append(Line2D([], [], color=c, ls=ls, label=lab.split(" ")[0] + " theory"))
-    ax2.set_xlabel(SIGMA2 + ("  (base units)" if data.teacher == "cubic" else "  (GPR noise)"))
-    ax2.set_ylabel("residual" if data.teacher == "modadd" else "discrepancy coefficient")
+                hs.append(Line2D([], [], color=c, ls=ls, label=tl))
+    ax2.set_xlabel(SIGMA2 + f"  ({theory.langevin_sigma2_note})")
+    ax2.set_ylabel(theory.langevin_ylabel)
     ax2.set_title("order parameters: simulation vs theory", fontsize=10.5)
     if hs:
         ax2.legend(handles=hs, loc="best", fontsize=8.5)

@@ -35,6 +35,28 @@ def theory_names() -> list:
     return list(THEORIES)
 
 
+def default_theory(command: str = "scan") -> str:
+    """Name of the theory a command's ``--teacher`` defaults to: the first registered theory
+    that lists ``command`` in its ``default_for``, else the first registered theory."""
+    for name, cls in THEORIES.items():
+        if command in cls.default_for:
+            return name
+    return next(iter(THEORIES))
+
+
+def theory_options(command: str = "scan") -> dict:
+    """The command-line options the theories declare for ``command`` (their ``cli_options``
+    whose ``commands`` include it; default: every command), as
+    ``{parameter: {theory name: spec}}``, parameters in registry order (the first theory's
+    options first)."""
+    out: dict = {}
+    for name, cls in THEORIES.items():
+        for param, spec in cls.cli_options.items():
+            if command in spec.get("commands", ("scan", "langevin")):
+                out.setdefault(param, {})[name] = spec
+    return out
+
+
 def get_theory(name: str) -> Teacher:
     """An instance of the theory registered as ``name``.
 
@@ -53,4 +75,5 @@ def get_theory(name: str) -> Teacher:
 #: the name used by the code written before tasks and theories were separated
 get_teacher = get_theory
 
-__all__ = ["THEORIES", "TASKS", "get_theory", "get_teacher", "get_task", "theory_names"]
+__all__ = ["THEORIES", "TASKS", "get_theory", "get_teacher", "get_task", "theory_names",
+           "default_theory", "theory_options"]

@@ -12,7 +12,9 @@ HDF5 layout (other tools read these names; keep them stable)::
     /scan_up/<name>        the same from the upward sweep (attrs: branch_difference)
     /transitions           attrs: sigma2_gmfl1, sigma2_gmfl2 (NaN when not reached),
                            u_c (u at sigma2_gmfl1), their half-widths and notes
-    /landscape/phi         order-parameter grid (modadd: Phi = Psi = |W_k|^2; cubic: q)
+    /landscape/<name>      order-parameter grid, named by the theory's ``landscape_parameter``
+                           (modadd: phi, Phi = Psi = |W_k|^2; cubic: q; ``grid`` when the
+                           theory names none)
     /landscape/action      one row per sigma2 (the teacher's normalised action)
 
 Every dataset has a one-line ``description`` attribute and ``units`` where one applies
@@ -26,7 +28,11 @@ written to a temporary name in the target folder, renamed only when complete, so
 interrupted write never leaves a truncated file at the target path. They are read back by
 :func:`adaptive_kernel.load` (:mod:`adaptive_kernel.kinds`). This module does not import
 the plotting module (figures: ``adaptive_kernel.plotting.plot_order(result)`` etc.) nor the
-teacher registry.
+teacher registry: what depends on the theory is handed to the result by its producer
+(:func:`adaptive_kernel.solver.scan` sets :attr:`ScanResult.landscape_name`,
+:attr:`ScanResult.table_columns` and :attr:`ScanResult.descriptions` from the theory), read
+back from the file (the landscape grid's name) or taken from the task registry (the task's
+order parameters, :func:`observable_descriptions`).
 """
 from __future__ import annotations
 
@@ -59,14 +65,20 @@ COMMON_DATASETS = {
 }
 #: Description of an observable that neither this table nor the task describes.
 GENERIC_DESCRIPTION = "order parameter of the theory; see the teacher module"
+#: Name of the landscape grid dataset when the theory names none (``landscape_parameter``).
+LANDSCAPE_GRID_DEFAULT = "grid"
 
 
-def observable_descriptions(teacher: str) -> dict:
+def observable_descriptions(teacher: str, theory_descriptions=None) -> dict:
     """``{name: one-line description}`` of the theory-specific observables of ``teacher``:
-    the ``order_parameters`` of its task (:data:`adaptive_kernel.tasks.TASKS`), or ``{}``."""
+    the ``order_parameters`` of its task (:data:`adaptive_kernel.tasks.TASKS`; ``{}`` for a
+    name that is not a task), updated by ``theory_descriptions`` (the theory's
+    ``observable_descriptions``, handed to the result by its producer)."""
     from .tasks import TASKS
 
-    return dict(getattr(TASKS.get(teacher), "order_parameters", None) or {})
+    out = dict(getattr(TASKS.get(teacher), "order_parameters", None) or {})
+    out.update(theory_descriptions or {})
+    return out
 
 
 def dataset_meta(name: str, dtype, descriptions: dict) -> tuple:
@@ -111,6 +123,19 @@ class ScanResult:
     critical_u : float
         Effective interaction u at ``sigma2_gmfl1`` (NaN if not reached): set by
         :func:`adaptive_kernel.solver.scan`, read from ``transitions/u_c``; see :attr:`u_c`.
+    landscape_name : str
+        Name of the order parameter on the landscape grid, the dataset name under
+        ``/landscape`` (the theory's ``landscape_parameter``, set by the solver; read back
+        from the file). Empty: :data:`LANDSCAPE_GRID_DEFAULT`.
+    table_columns : tuple of str
+        Observables of :meth:`table` after sigma2 and u (the theory's
+        ``scan_table_columns``, set by the solver). Empty (e.g. a result read from a file):
+        the task's order parameters present in the scan, then ``droplet_fraction``.
+    descriptions : dict
+        One-line descriptions of the observables (the theory's
+        ``all_observable_descriptions()``: its task's order parameters and its own, set by
+        the solver), written as ``description`` attributes (over those of
+        :func:`observable_descriptions`).
     """
 
     #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
@@ -127,6 +152,9 @@ class ScanResult:
     settings: dict = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
     critical_u: float = math.nan
+    landscape_name: str = ""
+    table_columns: tuple = ()
+    descriptions: dict = field(default_factory=dict)
 
     # -- convenience --------------------------------------------------------------
     @property
@@ -169,9 +197,10 @@ class ScanResult:
         return "\n".join(lines)
 
     def _table_columns(self):
-        if self.teacher == "modadd":
-            return ["residual", "lambda", "droplet_fraction"]
-        return ["b", "c", "linear_learned", "cubic_learned", "droplet_fraction"]
+        if self.table_columns:
+            return list(self.table_columns)
+        cols = list(observable_descriptions(self.teacher))  # the task's order parameters
+        return cols + [c for c in ("droplet_fraction",) if c not in cols]
 
     def summary(self) -> str:
         """Boundaries, convergence and branch agreement in a few lines."""
@@ -203,7 +232,7 @@ class ScanResult:
                             attrs=self.attrs, format_version=FORMAT_VERSION, phase_codes=PHASE_CODES)
 
     def _fill(self, f):
-        descriptions = observable_descriptions(self.teacher)
+        descriptions = observable_descriptions(self.teacher, self.descriptions)
         g = f.create_group("params")
         for k, v in self.params.items():
             g.attrs[k] = v
@@ -228,7 +257,7 @@ class ScanResult:
             t.attrs[name + "_note"] = note
         t.attrs["u_c"] = self.u_c
         land = f.create_group("landscape")
-        gname = "phi" if self.teacher == "modadd" else "q"
+        gname = self.landscape_name or LANDSCAPE_GRID_DEFAULT
         describe(land.create_dataset(gname, data=self.landscape_grid),
                  descriptions.get(gname, "order-parameter grid of the landscape"), "1")
         describe(land.create_dataset("action", data=self.landscape_action),
@@ -263,11 +292,16 @@ class ScanResult:
                                bool(t.get(name + "_located", False)), str(t.get(name + "_note", "")))
             u_c = float(t.get("u_c", np.nan))
             land = f["landscape"]
-            gname = "phi" if "phi" in land else "q"
+            names = [k for k in land if k != "action"]
+            if "action" not in land or len(names) != 1:
+                raise FileFormatError(f"{path}: group 'landscape' must hold 'action' and one grid "
+                                      f"dataset; found {', '.join(sorted(land)) or 'nothing'}")
+            gname = names[0]
             grid = land[gname][()]
             action = land["action"][()]
             attrs = {k: py_value(v) for k, v in f.attrs.items()}
-        return cls(teacher, params, sigma2, branches, diff, trans, grid, action, settings, attrs, u_c)
+        return cls(teacher, params, sigma2, branches, diff, trans, grid, action, settings, attrs, u_c,
+                   landscape_name=gname)
 
 
 #: Kept for older callers; see :func:`adaptive_kernel.storage.py_value`.

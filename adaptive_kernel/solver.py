@@ -500,4 +500,7 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
         settings={"residual_tol": tol, "boundary_tol": boundary_tol,
                   "wall_time_s": time.perf_counter() - t0},
         critical_u=u_c,
+        landscape_name=teacher.landscape_parameter,
+        table_columns=tuple(teacher.scan_table_columns),
+        descriptions=teacher.all_observable_descriptions(),
     )

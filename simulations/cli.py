@@ -1,5 +1,10 @@
-"""``phasesim langevin``: Langevin-trained ensembles against the theory (registered into the
-``phasesim`` click group by :func:`adaptive_kernel.cli._register_optional_commands`).
+"""``phasesim langevin``: Langevin-trained ensembles against the theory (added to the
+``phasesim`` click group by :mod:`adaptive_kernel.cli`; this module does not import it).
+
+The physics options are those the registered theories declare for ``langevin``
+(:attr:`~adaptive_kernel.teachers.base.Teacher.cli_options` through
+:mod:`adaptive_kernel.registry`); an option the chosen ``--teacher`` does not declare for it
+is refused with one line.
 
 Exit codes: 2 for bad input, including an output or checkpoint location refused before the
 run (empty path, unwritable or read-only folder, parent is a file, name too long, existing
@@ -14,12 +19,8 @@ import sys
 
 import click
 
-from adaptive_kernel._cliutil import usage_errors
-
-
-def register(main):
-    """Add the ``langevin`` command to the ``phasesim`` group."""
-    main.add_command(langevin_cmd)
+from adaptive_kernel import registry
+from adaptive_kernel._cliutil import theory_options, usage_errors
 
 
 def _kept(backend, steps, exc=None) -> str:
@@ -39,40 +40,26 @@ def _kept(backend, steps, exc=None) -> str:
     return f"the checkpoint {backend.path} of step {it} of {steps} is kept: {fix}continue with --resume"
 
 
-def _physics_options(fn):
-    opts = [
-        click.option("--P", "P", type=int, default=None, help="[modadd] Modulus P (prime >= 5). Default 401."),
-        click.option("--N", "N", type=int, default=None,
-                     help="Network width. Default 1000 (modadd), 700 (cubic, base value before --beta)."),
-        click.option("--n", "n", type=int, default=None, help="[cubic] Training examples (base). Default 3000."),
-        click.option("--d", "d", type=int, default=None, help="[cubic] Input dimension (base). Default 150."),
-        click.option("--sigma-w2", "sigma_w2", type=float, default=None,
-                     help="[cubic] Read-in prior variance times d. Default 0.5."),
-        click.option("--sigma-a2", "sigma_a2", type=float, default=None,
-                     help="Read-out prior variance times N. Default 0.002/N (modadd), 8/N (cubic)."),
-        click.option("--eps", "eps", type=float, default=None, help="[cubic] y = H1 + eps H3. Default -0.3."),
-        click.option("--gamma", "gamma", type=float, default=None,
-                     help="[modadd] Sextic Fourier weight decay strength (in the simulated posterior "
-                          "too). Default 1e-4."),
-        click.option("--normalization", type=click.Choice(["derived", "paper"]), default=None,
-                     help="[modadd] Accepted for parity with 'scan'; the file always holds the theory "
-                          "in both normalisations."),
-        click.option("--method", type=str, default=None,
-                     help="How the theory integrates the weight posterior (as for 'scan')."),
-        click.option("--modes", "modes", type=int, default=None, help="[cubic] Hermite modes of the theory."),
-        click.option("--alpha", "alpha", type=float, default=None, help="[cubic] Table 1 data scaling."),
-        click.option("--beta", "beta", type=float, default=None, help="[cubic] Table 1 width scaling."),
-    ]
-    for o in reversed(opts):
-        fn = o(fn)
-    return fn
+def _teacher_help() -> str:
+    return "; ".join(f"{name}: {cls.langevin_summary}" for name, cls in registry.THEORIES.items()) + "."
+
+
+def _langevin_params(theory, params: dict) -> dict:
+    """The theory parameters of a Langevin run: task parameters that the command does not
+    offer (e.g. the modular operation) are left out, since the simulated networks implement
+    the task at their defaults (:meth:`Teacher.task` fills them in again)."""
+    from adaptive_kernel.tasks import TASKS
+
+    offered = {k for k, spec in theory.cli_options.items()
+               if "langevin" in spec.get("commands", ("scan", "langevin"))}
+    task_only = set(TASKS[theory.task_name].parameters) - offered
+    return {k: v for k, v in params.items() if k not in task_only}
 
 
 @click.command("langevin")
-@click.option("--teacher", type=click.Choice(["cubic", "modadd"]), default="cubic", show_default=True,
-              help="cubic: erf network on y = H1 + eps H3 (fresh Gaussian data per seed); modadd: "
-                   "square-activation network on all P^2 pairs of addition mod P, with Gamma.")
-@_physics_options
+@click.option("--teacher", type=click.Choice(registry.theory_names()),
+              default=registry.default_theory("langevin"), show_default=True, help=_teacher_help())
+@theory_options("langevin")
 @click.option("--sigma2", "sigma2", type=str, required=True,
               help="GPR noise: one value or START:STOP:NUM (endpoints included). Base units for "
                    "the cubic teacher (as for 'scan'); the physical noise is (alpha/beta) sigma2.")
@@ -118,10 +105,9 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
     (cubic: b, c; modadd: residual r, the target's Gram eigenvalue), loss traces,
     diagnostics (acceptance, ESS, autocorrelation time, R-hat) and the theory's prediction.
     """
-    from adaptive_kernel._cliutil import _one_line, check_output, interrupted, warn
-    from adaptive_kernel.cli import _TEACHER_OPTIONS, DATA_DIR, command_line
+    from adaptive_kernel._cliutil import (DATA_DIR, _one_line, check_output, command_line, interrupted,
+                                          theory_params, warn)
     from adaptive_kernel.errors import PhasesimError, WriteError
-    from adaptive_kernel.teachers import get_teacher
     from adaptive_kernel.validation import parse_grid
 
     from .backends import HDFBackend
@@ -129,13 +115,8 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
     from .sampler import DivergenceError
 
     try:
-        given = {k for k, v in physics.items() if v is not None}
-        foreign = sorted(given - _TEACHER_OPTIONS[teacher])
-        if foreign:
-            opts = ", ".join("--" + k.replace("_", "-") for k in foreign)
-            raise click.UsageError(f"option(s) {opts} do not apply to --teacher {teacher}")
-        t = get_teacher(teacher)
-        params = t.make_params(**{k: v for k, v in physics.items() if k in _TEACHER_OPTIONS[teacher]})
+        t = registry.get_theory(teacher)
+        params = _langevin_params(t, theory_params(t, physics, "langevin"))
         grid = parse_grid(sigma2, "sigma2")
         if (grid <= 0).any():
             raise click.UsageError(f"sigma2 must be > 0; got {sigma2!r}")

@@ -16,6 +16,11 @@ units, as for ``scan``. The network is simulated at the physical integers and th
 evaluated at exactly those values (``params_physical``), so both sides describe the same
 posterior.
 
+Nothing in this module depends on which theory is simulated: the network class of the
+teacher (:func:`simulations.models.network_for`, :data:`simulations.models.NETWORKS`) supplies
+the default step size, the physical parameters, the theory parameters, the histogram, the
+theory's prediction at each point and the table columns.
+
 HDF5 layout of the output (written and read in :mod:`simulations.langevin_io`; ``phasesim plot
 --kind langevin`` reads these names; every dataset carries a one-line ``description`` and
 ``units`` where one applies, and ``langevin/sigma2`` is a dimension scale of the 1-D columns)::
@@ -105,11 +110,8 @@ from adaptive_kernel.limits import INT64_MAX, MAX_SEED
 from . import diagnostics as D
 from .backends import MemoryBackend
 from .langevin_io import FORMAT_VERSION, write_langevin
-from .models import CubicNetwork, ModAddNetwork, cubic_test_set, dynamics_rng, histogram_range
+from .models import NETWORKS, dynamics_rng, network_for
 from .sampler import INTEGRATORS, DivergenceError, LangevinSampler
-
-#: Default initial (dimensionless, prior-whitened) step size; MALA adapts it during burn-in.
-DEFAULT_STEP_SIZE = {"cubic": 0.05, "modadd": 0.05}
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,8 +139,9 @@ class LangevinConfig:
 
     def __post_init__(self):
         self.sigma2 = [float(s) for s in np.atleast_1d(self.sigma2)]
-        if self.step_size is None:
-            self.step_size = DEFAULT_STEP_SIZE[self.teacher]
+        if self.step_size is None and self.teacher in NETWORKS:
+            # the network's default (an unknown teacher is refused by validate)
+            self.step_size = network_for(self.teacher).default_step_size
         self.validate()
 
     @property
@@ -149,8 +152,7 @@ class LangevinConfig:
         def bad(msg):
             raise ParameterError(msg)
 
-        if self.teacher not in ("cubic", "modadd"):
-            bad(f"teacher must be cubic or modadd; got {self.teacher!r}")
+        network = network_for(self.teacher)  # ParameterError naming the networks that exist
         if self.integrator not in INTEGRATORS:
             bad(f"integrator must be one of {', '.join(INTEGRATORS)}; got {self.integrator!r}")
         if self.dtype not in ("float64", "float32"):
@@ -174,14 +176,7 @@ class LangevinConfig:
                 f"int64); got {self.seed!r}")
         # the theory is solved at every sigma2 once the networks are sampled: refuse a noise
         # below what its numerics resolve now, not after the run (Teacher.check_sigma2)
-        from adaptive_kernel.teachers import get_teacher
-
-        t = get_teacher(self.teacher)
-        # the theory is stored in every normalisation the teacher has
-        con = t.constraints.get("normalization")
-        norms = tuple(con.choices) if con is not None else (None,)
-        for norm in norms:
-            t.check_sigma2(self.params if norm is None else dict(self.params, normalization=norm), self.sigma2)
+        network.check_theory(self.params, self.sigma2)
 
     def to_meta(self) -> dict:
         d = asdict(self)
@@ -191,34 +186,16 @@ class LangevinConfig:
         return d
 
 
-def _nearest_int(x: float) -> int:
-    """Nearest integer, ties rounded down (87.5 -> 87)."""
-    return int(math.ceil(x - 0.5 - 1e-9))
-
-
 def physical(teacher: str, params: dict, sigma2: float) -> dict:
-    """Physical (simulated) parameters at base noise sigma2."""
-    if teacher == "cubic":
-        from adaptive_kernel.teachers import get_teacher
-
-        s = get_teacher("cubic").scaled(params, sigma2)
-        return {"N": _nearest_int(s["N"]), "d": _nearest_int(s["d"]), "n": _nearest_int(s["n"]),
-                "sigma_w2": params["sigma_w2"], "sigma_a2": s["sigma_a2"], "eps": params["eps"],
-                "sigma2": s["sigma2"]}
-    return {"P": params["P"], "N": params["N"], "sigma_a2": params["sigma_a2"],
-            "gamma": params["gamma"], "sigma2": float(sigma2)}
+    """Physical (simulated) parameters at base noise sigma2 (the network's
+    :meth:`~simulations.models._Model.physical`)."""
+    return network_for(teacher).physical(params, sigma2)
 
 
 def theory_params(teacher: str, params: dict, phys: dict) -> dict:
-    """Teacher parameters that make the solver describe exactly the simulated network."""
-    from adaptive_kernel.teachers import get_teacher
-
-    t = get_teacher(teacher)
-    if teacher == "cubic":
-        return t.make_params(N=phys["N"], d=phys["d"], n=phys["n"], sigma_w2=phys["sigma_w2"],
-                             sigma_a2=phys["sigma_a2"], eps=phys["eps"], method=params["method"],
-                             modes=params["modes"], alpha=1.0, beta=1.0)
-    return dict(params)
+    """Teacher parameters that make the solver describe exactly the simulated network (the
+    network's :meth:`~simulations.models._Model.theory_params`)."""
+    return network_for(teacher).theory_params(params, phys)
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,12 +211,8 @@ class Chain:
         self.sigma2 = config.sigma2[self.isig]
         self.phys = physical(config.teacher, config.params, self.sigma2)
         dt = np.dtype(config.dtype)
-        if config.teacher == "cubic":
-            self.model = CubicNetwork(self.phys, self.members, seed=config.seed, dtype=dt,
-                                      n_test=config.n_test, data_term=config.data_term)
-        else:
-            self.model = ModAddNetwork(self.phys, self.members, seed=config.seed, dtype=dt,
-                                       data_term=config.data_term)
+        self.model = network_for(config.teacher)(self.phys, self.members, seed=config.seed, dtype=dt,
+                                                 n_test=config.n_test, data_term=config.data_term)
         rngs = [dynamics_rng(config.seed, m, self.isig) for m in self.members]
         self.sampler = LangevinSampler(self.model, config.step_size, rngs, config.integrator,
                                        adapt=config.adapt)
@@ -503,14 +476,7 @@ class LangevinResult:
 
     def table(self) -> str:
         c = self.config
-        if c.teacher == "cubic":
-            cols = [("b", "b"), ("theory_b", None), ("c", "c"), ("theory_c", None), ("q2", "q2"),
-                    ("theory_q2", None), ("theory_phase", None), ("acceptance", None)]
-        else:
-            cols = [("residual", "residual"), ("theory_residual_derived", None),
-                    ("theory_residual_paper", None), ("lambda_gram", "lambda_gram"),
-                    ("residual_gpr", "residual_gpr"), ("X", "X"), ("theory_X_derived", None),
-                    ("acceptance", None)]
+        cols = list(network_for(c.teacher).table_columns)
         head = f"{'sigma2':>9s} " + " ".join(f"{n:>22s}" for n, _ in cols)
         lines = [head]
         for i, p in enumerate(self.points):
@@ -542,10 +508,8 @@ class LangevinResult:
             return pick(vals) if vals else math.nan
 
         accs = [p["diagnostics"]["acceptance"].mean() for p in self.points]
-        from .models import model_class
-
         across = ("different data sets: data-set spread, not a convergence test"
-                  if model_class(self.config.teacher).own_data_per_member else "same data, different initialisations")
+                  if network_for(self.config.teacher).own_data_per_member else "same data, different initialisations")
         n_bad = len(self.sampling_problems())
         return (f"{len(self.points)} sigma2 point(s) x {self.config.seeds} seed(s), "
                 f"{self.config.steps} steps ({self.config.burn_in} burn-in, thin {self.config.thin}): "
@@ -554,6 +518,12 @@ class LangevinResult:
                 f"max R-hat across networks {worst('_rhat', max):.3f} ({across})"
                 + (f", {n_bad} point(s) flagged sampling_ok = False" if n_bad else "")
                 + f"; wall time {self.wall_time:.1f} s")
+
+    @property
+    def file_descriptions(self) -> dict:
+        """The simulated network's additions to the file's dataset descriptions
+        (:meth:`simulations.models._Model.file_descriptions`, read by the writer)."""
+        return network_for(self.config.teacher).file_descriptions()
 
     def sampling_problems(self) -> list:
         """[(sigma2, reason)] of the points whose chains cannot have sampled their posterior
@@ -579,10 +549,10 @@ class LangevinResult:
 # ---------------------------------------------------------------------------------------
 def _summarize_point(c: LangevinConfig, i: int, st: dict) -> dict:
     S, B, T = c.seeds, c.time_blocks, c.n_samples
-    phys = physical(c.teacher, c.params, c.sigma2[i])
+    network = network_for(c.teacher)
+    phys = network.physical(c.params, c.sigma2[i])
     acc = {k[4:]: np.asarray(v) for k, v in st.items() if k.startswith("acc/")}
-    model_cls = CubicNetwork if c.teacher == "cubic" else ModAddNetwork
-    traces = {k: acc[k] for k in model_cls.trace_names}
+    traces = {k: acc[k] for k in network.trace_names}
     steps_of = c.burn_in + c.thin * (np.arange(T) + 1)
     out = {"phys": phys, "scalars": {}, "arrays": {}, "traces": dict(traces), "theory": {},
            "theory_columns": {}}
@@ -603,166 +573,10 @@ def _summarize_point(c: LangevinConfig, i: int, st: dict) -> dict:
     for name, s in summ.items():
         out["scalars"][name] = (s["mean"], s["err"])
     # histogram: rows = member * B + block
-    counts = acc["hist_counts"]
-    lo, hi, nb = histogram_range(c.teacher, phys)
+    lo, hi, nb = network.histogram_range(phys)
     edges = np.linspace(lo, hi, nb + 1)
     out["arrays"]["hist_edges"] = edges
-    if c.teacher == "cubic":
-        cs = counts.reshape(S * B, nb + 2)
-        out["arrays"]["hist_counts"] = cs[:, 1:-1]
-        out["arrays"]["hist_underflow"] = cs[:, 0]
-        out["arrays"]["hist_overflow"] = cs[:, -1]
-        _cubic_point(c, i, st, acc, phys, out, edges)
-    else:
-        K = counts.shape[2]
-        cs = counts.reshape(S * B, K, nb + 2)
-        out["arrays"]["hist_counts"] = cs[..., 1:-1]
-        out["arrays"]["hist_underflow"] = cs[..., 0]
-        out["arrays"]["hist_overflow"] = cs[..., -1]
-        out["arrays"]["hist_counts_pooled"] = cs[:, 1:, 1:-1].sum(axis=1)
-        _modadd_point(c, i, st, acc, phys, out, edges)
+    out["arrays"].update(network.histogram_arrays(acc["hist_counts"], S * B, nb))
+    # the theory at the same physical parameters (and the measurements that need the data)
+    network.theory_point(c, i, st, acc, phys, out, edges)
     return out
-
-
-def _seed_mean_err(per_seed):
-    x = np.asarray(per_seed, float)
-    m = x.mean(axis=0)
-    e = x.std(axis=0, ddof=1) / math.sqrt(x.shape[0]) if x.shape[0] > 1 else np.full_like(m, np.nan)
-    return m, e
-
-
-def _cubic_point(c, i, st, acc, phys, out, edges):
-    from adaptive_kernel.solver import solve
-    from adaptive_kernel.teachers import get_teacher
-
-    T = c.n_samples
-    # test loss of each seed's sample-averaged predictor
-    _, yt = cubic_test_set(phys, range(c.seeds), c.seed, c.n_test)
-    fbar = acc["f_test_sum"] / T
-    tl = np.mean((fbar - yt) ** 2, axis=1)
-    m, e = _seed_mean_err(tl)
-    out["scalars"]["test_loss_mean"] = (float(m), float(e))
-    # theory
-    t = get_teacher("cubic")
-    tp = theory_params("cubic", c.params, phys)
-    sol = solve(t, tp, phys["sigma2"])
-    obs = t.observables(sol.x, tp, phys["sigma2"])
-    th = {"converged": bool(sol.success), "equation_residual": float(sol.residual)}
-    th.update({k: float(v) for k, v in obs.items()})
-    d = phys["d"]
-    q = 0.5 * (edges[:-1] + edges[1:])
-    shat = t.landscape(sol.x, tp, phys["sigma2"], q)
-    th["q"] = q
-    th["action"] = d * (shat - np.min(shat))
-    bm, cm = out["scalars"]["b_exact"][0], out["scalars"]["c_exact"][0]
-    xm = np.array(sol.x, float).copy()
-    xm[0], xm[1] = bm, cm
-    sm = t.landscape(xm, tp, phys["sigma2"], q)
-    th["action_measured"] = d * (sm - np.min(sm))
-    # bin probabilities of the theory's p(q) ~ exp(-d Shat(q)) (fine sub-grid per bin)
-    sub = 8
-    qq = np.linspace(edges[0], edges[-1], (len(edges) - 1) * sub + 1)
-    qmid = 0.5 * (qq[:-1] + qq[1:])
-    a = d * t.landscape(sol.x, tp, phys["sigma2"], qmid)
-    w = np.exp(-(a - a.min())) * np.diff(qq)
-    th["bin_prob"] = w.reshape(-1, sub).sum(axis=1) / w.sum()
-    th["q2"] = float(np.sum(w * qmid ** 2) / w.sum())
-    out["theory"] = th
-    for k in ("b", "c", "q2", "droplet_fraction", "phase", "u"):
-        out["theory_columns"]["theory_" + k] = float(th.get(k, np.nan))
-    out["theory_columns"]["theory_converged"] = float(sol.success)
-
-
-def _pair_marginal(P, v, gamma, edges, sub=4):
-    """Probability of each X = |W_k|^2 bin under p(X, Y) ~ exp(-A), A = P[X + Y - 2vXY +
-    (gamma/3)(X^3 + Y^3)] (one k != 0 pair, uniform measure on X, Y >= 0), and of the
-    overflow beyond the last edge. Midpoint rule in X (``sub`` points per bin), trapezoid
-    in Y on a grid resolving both the origin scale 1/P and the droplet."""
-    hi = edges[-1]
-    xmax = hi * 3.0
-    Yg = np.unique(np.concatenate([np.linspace(0, 40.0 / P, 801), np.linspace(0, xmax, 2001)]))
-    xx = np.linspace(edges[0], hi, (len(edges) - 1) * sub + 1)
-    xt = np.linspace(hi, xmax, 401)
-    xs = np.concatenate([0.5 * (xx[:-1] + xx[1:]), 0.5 * (xt[:-1] + xt[1:])])
-    dx = np.concatenate([np.diff(xx), np.diff(xt)])
-    ay = P * (Yg + gamma / 3.0 * Yg ** 3)
-    ax = P * (xs + gamma / 3.0 * xs ** 3)
-    A = ax[:, None] + ay[None, :] - (2.0 * P * v) * xs[:, None] * Yg[None, :]
-    A -= A.min()
-    np.negative(A, out=A)
-    np.exp(A, out=A)
-    wy = 0.5 * (A[:, 1:] + A[:, :-1]) @ np.diff(Yg)
-    w = wy * dx
-    nin = (len(edges) - 1) * sub
-    tot = w.sum()
-    return w[:nin].reshape(-1, sub).sum(axis=1) / tot, float(w[nin:].sum() / tot)
-
-
-def _modadd_point(c, i, st, acc, phys, out, edges):
-    from adaptive_kernel.solver import solve
-    from adaptive_kernel.teachers import get_teacher
-    from adaptive_kernel.teachers.modadd import eigenvalue_factor, pair_moments
-
-    P, N, sigma2, sa2, gamma = phys["P"], phys["N"], phys["sigma2"], phys["sigma_a2"], phys["gamma"]
-    T = c.n_samples
-    # residual of the fully averaged output
-    fbar = acc["f_sum"] / T                                       # (S, P^2, P)
-    _, Y = get_teacher("modadd").dataset(P)
-    yn = float(np.sum(Y * Y))
-    r_seed = 1.0 - np.einsum("sij,ij->s", fbar, Y) / yn
-    m, e = _seed_mean_err(r_seed)
-    out["scalars"]["residual_avg_output"] = (float(m), float(e))
-    res = (Y[None] - fbar) - r_seed[:, None, None] * Y[None]
-    off = np.sqrt(np.sum(res ** 2, axis=(1, 2)) / yn)
-    m, e = _seed_mean_err(off)
-    out["scalars"]["offtarget_residual"] = (float(m), float(e))
-    lam_m, lam_e = out["scalars"]["lambda_gram"]
-    rg = sigma2 / (lam_m + sigma2)
-    out["scalars"]["residual_gpr"] = (rg, rg * lam_e / (lam_m + sigma2))
-    # per-mode moments
-    n_obs = acc["n_obs"][:, None]
-    Xk = acc["X_sum"] / n_obs
-    XYk = acc["XY_sum"] / n_obs
-    for name, arr in (("mean_X_mode", Xk), ("mean_XY_mode", XYk)):
-        m, e = _seed_mean_err(arr)
-        out["arrays"][name] = m
-        out["arrays"][name + "_err"] = e
-    # theory, both normalisations
-    t = get_teacher("modadd")
-    u = t.effective_interaction(c.params, sigma2)
-    th = {"u": float(u)}
-    r_meas = out["scalars"]["residual"][0]
-    for norm in ("derived", "paper"):
-        tp = dict(c.params, normalization=norm)
-        sol = solve(t, tp, sigma2)
-        obs = t.observables(sol.x, tp, sigma2)
-        g = {"converged": bool(sol.success), "equation_residual": float(sol.residual)}
-        g.update({k: float(v) for k, v in obs.items()})
-        mom = pair_moments(P, u * obs["residual"] ** 2, gamma, tp["method"])
-        g["XY"] = mom["XY"]
-        g["X"] = mom["X"]
-        bp, ov = _pair_marginal(P, u * obs["residual"] ** 2, gamma, edges)
-        g["bin_prob"] = bp
-        g["overflow_prob"] = ov
-        th[norm] = g
-        for k, col in (("residual", "residual"), ("lambda", "lambda"), ("X", "X"), ("XY", "XY"),
-                       ("phase", "phase"), ("droplet_fraction", "droplet_fraction")):
-            out["theory_columns"][f"theory_{col}_{norm}"] = float(g[k])
-        out["theory_columns"][f"theory_converged_{norm}"] = float(sol.success)
-    from adaptive_kernel.teachers.modadd import max_coupling
-
-    v_meas = u * r_meas ** 2 if math.isfinite(r_meas) else math.nan
-    if math.isfinite(r_meas) and r_meas > 0 and not v_meas <= max_coupling(P, gamma, c.params["method"]):
-        # the network's residual puts the coupling beyond the quadrature's range (a chain
-        # that has not learned at tiny sigma2): no action at the measured residual
-        th["at_measured_r"] = {"residual": float(r_meas), "skipped": "coupling u r^2 beyond the range "
-                               "of the pair quadrature (max_coupling)"}
-    elif math.isfinite(r_meas) and r_meas > 0:
-        mom = pair_moments(P, u * r_meas ** 2, gamma, c.params["method"])
-        bp, ov = _pair_marginal(P, u * r_meas ** 2, gamma, edges)
-        th["at_measured_r"] = {"residual": float(r_meas), "XY": mom["XY"], "X": mom["X"],
-                               "lambda_derived": eigenvalue_factor(P, sa2, "derived") * mom["XY"],
-                               "lambda_paper": eigenvalue_factor(P, sa2, "paper") * mom["XY"],
-                               "bin_prob": bp, "overflow_prob": ov}
-    out["theory"] = th
-    out["theory_columns"]["theory_u"] = float(u)

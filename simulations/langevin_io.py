@@ -34,70 +34,61 @@ FORMAT_VERSION = 1
 #: The root attribute ``kind`` of a Langevin file.
 KIND = "langevin"
 
-#: One-line descriptions of the measured quantities (the ``langevin/<name>`` columns, the
-#: per-point attributes and ``traces/<name>``).
+#: One-line descriptions of the measured quantities every network records (the
+#: ``langevin/<name>`` columns, the per-point attributes and ``traces/<name>``); each
+#: network adds its own (``measured_descriptions`` of :mod:`simulations.models`).
 MEASURED = {
-    "b": "b = <(y - fbar) H1> over test points: linear discrepancy coefficient",
-    "c": "c = <(y - fbar) H3>/6 over test points: H3 discrepancy coefficient",
-    "b_exact": "b as an exact Gaussian integral over x (no test-point noise)",
-    "c_exact": "c as an exact Gaussian integral over x (no test-point noise)",
-    "q2": "<q^2>, q = w.w*, over neurons and samples",
     "w2": "<|w|^2> over neurons and samples",
     "Na2": "N <a^2> over read-out weights and samples",
     "train_loss": "training loss per sample",
-    "test_loss": "test loss per sample",
-    "test_loss_mean": "test loss of the sample-averaged predictor",
-    "residual": "r = <y, y - fbar>/|y|^2 of the sample-averaged output (1: nothing learned)",
-    "residual_avg_output": "r of each seed's sample-averaged output over all pairs",
-    "offtarget_residual": "norm of the residual's component orthogonal to the target, relative to |y|",
-    "lambda_gram": "target eigenvalue of the Gram matrix of the sampled weights",
-    "lambda_fourier": "4 P^2 sigma_a2 <X_k Y_k> (k != 0) of the sampled weights",
-    "residual_gpr": "sigma2/(lambda_gram + sigma2): the mean-field GPR relation at the measured eigenvalue",
-    "XY": "<X_k Y_k>, k != 0: product of the squared Fourier amplitudes of a neuron's two halves",
-    "X": "<|W_k|^2>, k != 0 (W and V pooled): squared Fourier amplitude",
-    "X0": "<|W_0|^2>: squared amplitude of the constant Fourier mode",
     "acceptance": "acceptance rate after burn-in, mean over seeds",
     "sampling_ok": "False where the chains cannot have sampled the posterior (attrs reasons, criteria)",
     "step": "Langevin step of each recorded sample",
 }
-#: Per sigma2 point, ``langevin/<i>/<name>``.
+#: Per sigma2 point, ``langevin/<i>/<name>`` (a network adds its own: ``point_descriptions``).
 POINT = {
     "hist_edges": "bin edges of the histogram of the order parameter",
     "hist_counts": "histogram counts of the order parameter; rows are independent subsets "
                    "(row = member * time_blocks + block)",
     "hist_underflow": "counts below the first edge, per row",
     "hist_overflow": "counts above the last edge, per row",
-    "hist_counts_pooled": "hist_counts summed over the modes k != 0",
-    "mean_X_mode": "<|W_k|^2> per mode k, mean over seeds",
-    "mean_XY_mode": "<X_k Y_k> per mode k, mean over seeds",
 }
 DIAGNOSTICS = {
     "acceptance": "acceptance rate after burn-in, per member",
     "step_size": "step size after burn-in adaptation, per member",
     "nonfinite_proposals": "number of proposals with a non-finite value, per member",
 }
+#: ``langevin/<i>/theory/<name>`` (a network adds its own: ``theory_descriptions``).
 THEORY = {
-    "q": "grid of the order parameter q of the theory's action",
-    "action": "d Shat(q) - min at the theory's (b, c)",
-    "action_measured": "d Shat(q) - min at the network's measured (b, c)",
     "bin_prob": "the theory's probability of each histogram bin",
 }
 
 
-def _meta(path: str, dtype) -> tuple:
-    """(description, units, extra attributes) of the dataset at ``path`` in the file."""
+def _meta(path: str, dtype, own=None) -> tuple:
+    """(description, units, extra attributes) of the dataset at ``path`` in the file.
+
+    ``own``: what the simulated network adds (the result's ``file_descriptions``):
+    ``measured``, ``point``, ``theory`` (``{name: description}``, added to
+    :data:`MEASURED`, :data:`POINT`, :data:`THEORY`) and ``variants`` (``{suffix: what}`` of
+    the theory's variants, e.g. the normalisations of the target eigenvalue: a column
+    ``theory_<quantity>_<suffix>`` is described as the theory's quantity in that variant)."""
+    own = own or {}
+    measured = {**MEASURED, **own.get("measured", {})}
+    point = {**POINT, **own.get("point", {})}
+    theory = {**THEORY, **own.get("theory", {})}
+    variants = own.get("variants", {})
     parts = path.strip("/").split("/")
     name = parts[-1]
     numeric = np.dtype(dtype).kind in "fiu"
     units = "1" if numeric else None
     extra = {}
-    if name.endswith("_err") and name[:-4] in MEASURED | POINT:
+    if name.endswith("_err") and name[:-4] in measured | point:
         text = f"standard error of {name[:-4]} (spread of the per-seed means / sqrt(seeds))"
     elif name.startswith("theory_"):
         quantity, norm = name[7:], ""
-        for suffix in ("_derived", "_paper"):
-            if quantity.endswith(suffix):
-                quantity, norm = quantity[:-len(suffix)], f", {suffix[1:]} normalisation"
+        for variant, what in variants.items():
+            if quantity.endswith("_" + variant):
+                quantity, norm = quantity[:-len(variant) - 1], f", {what}"
         text = (f"the theory's {quantity} at the same physical parameters "
                 f"(adaptive_kernel.solver.solve{norm})")
         if quantity.startswith("phase"):
@@ -109,20 +100,20 @@ def _meta(path: str, dtype) -> tuple:
     elif name == "sigma2_physical":
         text = "physical noise variance sigma2' simulated at each point"
     elif "traces" in parts[:-1]:
-        text = "per-sample trace (members x samples) of " + (name + ": " + MEASURED[name]
-                                                             if name in MEASURED else name)
+        text = "per-sample trace (members x samples) of " + (name + ": " + measured[name]
+                                                             if name in measured else name)
         if name == "step":
-            text = MEASURED["step"]
+            text = measured["step"]
     elif "diagnostics" in parts[:-1]:
         text = DIAGNOSTICS.get(name, f"diagnostic {name}, per member")
     elif "theory" in parts[:-1]:
-        text = THEORY.get(name, f"the theory's {name}")
+        text = theory.get(name, f"the theory's {name}")
         if len(parts) >= 2 and parts[-2] != "theory":
             text += f" ({parts[-2]})"
-    elif name in POINT:
-        text = POINT[name]
+    elif name in point:
+        text = point[name]
     else:
-        text = MEASURED.get(name, f"{name}, mean over seeds")
+        text = measured.get(name, f"{name}, mean over seeds")
     return text, units, extra
 
 
@@ -182,8 +173,9 @@ def _fill(f, result) -> None:
         _write_tree(gi.create_group("theory"), p["theory"])
     datasets = []
     L.visititems(lambda name, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) else None)
+    own = dict(getattr(result, "file_descriptions", None) or {})
     for ds in datasets:
-        text, units, extra = _meta(ds.name, ds.dtype)
+        text, units, extra = _meta(ds.name, ds.dtype, own)
         describe(ds, text, units, **extra)
     attach_scales(L, "sigma2")
 
@@ -218,8 +210,8 @@ class LangevinData:
       (``theory_b``, ``theory_c``, ``theory_residual_derived``, ``theory_residual_paper``, ...);
     * per sigma2 index i, ``/langevin/<i>/``: ``hist_edges`` (nb + 1), ``hist_counts``
       (subsets x nb; ``hist_counts_pooled``, the modes k != 0 summed, when present), and the
-      theory's bin probabilities ``theory/bin_prob`` or ``theory/derived/bin_prob``,
-      ``theory/paper/bin_prob``.
+      theory's bin probabilities ``theory/bin_prob`` or ``theory/<variant>/bin_prob`` of each
+      variant (e.g. ``derived``, ``paper``).
 
     Figures: :func:`adaptive_kernel.plotting.plot_langevin`.
 
@@ -234,7 +226,10 @@ class LangevinData:
         ``{name: array}`` (``theory_`` prefix removed).
     points : list of dict
         Per sigma2: ``sigma2``, ``edges``, ``counts`` (subsets x bins), ``theory_prob``
-        ``{label: bin probabilities}``.
+        ``{name: bin probabilities}``: ``"theory"`` for ``theory/bin_prob``, and the name of
+        each variant subgroup ``theory/<variant>/bin_prob`` (a group with the attribute
+        ``converged``: the theory solved in that variant, e.g. a normalisation); figures
+        label them with the theory's ``langevin_variant_label``.
     """
 
     #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
@@ -286,9 +281,11 @@ class LangevinData:
             th = gi["theory"] if "theory" in gi else {}
             if "bin_prob" in th:
                 probs["theory"] = th["bin_prob"][()]
-            for norm in ("derived", "paper"):
-                if norm in th and "bin_prob" in th[norm]:
-                    probs[f"theory ({norm} $\\Lambda$)"] = th[norm]["bin_prob"][()]
+            # theory variants (e.g. normalisations): subgroups holding a solution (attribute
+            # ``converged``) and its bin probabilities, keyed by the variant's name
+            for name, sub in th.items():
+                if isinstance(sub, h5py.Group) and "bin_prob" in sub and "converged" in sub.attrs:
+                    probs[name] = sub["bin_prob"][()]
             points.append({"sigma2": float(gi.attrs.get("sigma2", sigma2[i])), "edges": edges,
                            "counts": counts.reshape(-1, counts.shape[-1]).astype(float), "theory_prob": probs})
         return cls(teacher, params, sigma2, s2p, measured, theory, points, attrs)

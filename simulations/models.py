@@ -11,11 +11,26 @@ Each model defines, for a batch of S members (leading axis of every array),
               + \sum_i \frac{N |a_i|^2}{2\sigma_a^2} + \sum_i \frac{|w_i|^2}{2 s_w^2} + \Gamma,
 
   and its gradient (:meth:`potential`); ``data_term=False`` keeps the prior (and Gamma) only;
-* what is measured on a sample (:meth:`new_accumulators`, :meth:`accumulate`).
+* what is measured on a sample (:meth:`new_accumulators`, :meth:`accumulate`);
+* everything of a ``phasesim langevin`` run that depends on the theory (class attributes and
+  class methods, so :mod:`simulations.langevin` holds no per-theory branch): the default
+  step size, the simulated (physical) parameters (:meth:`_Model.physical`), the theory
+  parameters that describe exactly the simulated network (:meth:`_Model.theory_params`), the
+  noise check of the theory (:meth:`_Model.check_theory`), the histogram of the order
+  parameter (:meth:`_Model.histogram_range`, :meth:`_Model.histogram_arrays`), the theory's
+  prediction at each sigma2 (:meth:`_Model.theory_point`) and the columns of the text table.
 
-Data and targets come from the teacher definitions of :mod:`adaptive_kernel.teachers`
-(:meth:`CubicTeacher.target`, :meth:`ModularAddition.dataset`), so a parameter means the
-same thing on both sides.
+:data:`NETWORKS` maps each theory name (``--teacher``) to its network class;
+:func:`network_for` looks one up.
+
+Data, targets and the teacher direction come from the task layer
+(:class:`adaptive_kernel.tasks.CubicTeacherTask`,
+:class:`adaptive_kernel.tasks.ModularArithmetic`), the same objects the theory and every
+other method use, so a parameter means the same thing on all sides. The activations (erf,
+square) are fused into the numba kernels of :mod:`simulations._kernels` and
+:mod:`simulations._kernels_modadd` (tested against the task's ``activation``), and the
+Fourier power of :meth:`ModAddNetwork.fourier_power` is |:func:`adaptive_kernel.tasks.fourier_amplitudes`|^2
+computed with one real FFT.
 
 Seeds: member j of a run with base seed ``seed`` draws its data set (cubic: training and
 test points) from ``SeedSequence(seed, spawn_key=(1, j))``, the same at every sigma2
@@ -27,6 +42,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from adaptive_kernel.errors import ParameterError
+from adaptive_kernel.registry import get_theory
 
 from . import _kernels as KC
 from . import _kernels_modadd as KM
@@ -52,38 +70,91 @@ HIST_BINS = 500
 
 
 def histogram_range(teacher: str, phys: dict):
-    """(lo, hi, bins) of the order-parameter histogram.
-
-    cubic: q in [-2.5, 2.5] (the side minima sit at |q| ~ 0.6-1.2); modadd: X = |W_k|^2 in
-    [0, max(25/P, 2.5 sqrt(3/gamma))] (prior scale 1/P; droplet near sqrt(3/gamma))."""
-    if teacher == "cubic":
-        return -2.5, 2.5, HIST_BINS
-    hi = 25.0 / phys["P"]
-    if phys["gamma"] > 0:
-        hi = max(hi, 2.5 * math.sqrt(3.0 / phys["gamma"]))
-    return 0.0, hi, HIST_BINS
+    """(lo, hi, bins) of the order-parameter histogram of ``teacher``'s network
+    (:meth:`_Model.histogram_range`)."""
+    return network_for(teacher).histogram_range(phys)
 
 
-def cubic_test_set(phys: dict, members, seed: int, n_test: int):
-    """(Xt, yt) of the given members, exactly as :class:`CubicNetwork` draws them."""
-    from adaptive_kernel.teachers import get_teacher
+def nearest_int(x: float) -> int:
+    """Nearest integer, ties rounded down (87.5 -> 87)."""
+    return int(math.ceil(x - 0.5 - 1e-9))
 
-    t = get_teacher("cubic")
-    d, n = int(phys["d"]), int(phys["n"])
-    wstar = t.teacher_direction(d)
-    Xt = np.empty((len(members), n_test, d))
-    for s, j in enumerate(members):
-        rng = data_rng(seed, int(j))
-        rng.standard_normal((n, d))
-        Xt[s] = rng.standard_normal((n_test, d))
-    return Xt, np.stack([t.target(x, wstar, phys["eps"]) for x in Xt])
+
+def seed_mean_err(per_seed):
+    """Mean over seeds (axis 0) and its standard error (NaN for one seed)."""
+    x = np.asarray(per_seed, float)
+    m = x.mean(axis=0)
+    e = x.std(axis=0, ddof=1) / math.sqrt(x.shape[0]) if x.shape[0] > 1 else np.full_like(m, np.nan)
+    return m, e
 
 
 class _Model:
     """Common plumbing (see module docstring)."""
 
+    #: theory name (``--teacher``) this network simulates (key of :data:`NETWORKS`)
     name = ""
     groups: tuple = ()
+    #: Default initial (dimensionless, prior-whitened) step size; MALA adapts it during burn-in.
+    default_step_size: float = 0.05
+    #: Columns of :meth:`simulations.langevin.LangevinResult.table`: ``(name, error)`` with
+    #: ``error`` the measured column whose ``(value, err)`` is printed, or None for a
+    #: theory column (``theory_<...>``) or ``acceptance``.
+    table_columns: tuple = ()
+    #: ``{name: what}`` of the variants the theory is solved in at every point, each stored
+    #: as ``theory/<name>/`` and as the columns ``theory_<quantity>_<name>`` (none: one
+    #: solution, ``theory/`` and ``theory_<quantity>``).
+    theory_variants: dict = {}
+    #: One-line descriptions of what this network adds to a Langevin file (the generic ones
+    #: are in :mod:`simulations.langevin_io`): measured columns and traces, per-point
+    #: datasets, per-point ``theory/`` datasets.
+    measured_descriptions: dict = {}
+    point_descriptions: dict = {}
+    theory_descriptions: dict = {}
+
+    @classmethod
+    def file_descriptions(cls) -> dict:
+        """What the file writer (:func:`simulations.langevin_io.write_langevin`) adds to its
+        generic descriptions: ``measured``, ``point``, ``theory``, ``variants``."""
+        return {"measured": dict(cls.measured_descriptions), "point": dict(cls.point_descriptions),
+                "theory": dict(cls.theory_descriptions), "variants": dict(cls.theory_variants)}
+
+    # -- the run's physics (class methods: no network is built) ----------------------
+    @classmethod
+    def physical(cls, params: dict, sigma2: float) -> dict:
+        """Physical (simulated) parameters at base noise sigma2 (override)."""
+        raise NotImplementedError
+
+    @classmethod
+    def theory_params(cls, params: dict, phys: dict) -> dict:
+        """Theory parameters that make the solver describe exactly the simulated network
+        (default: the parameters as given)."""
+        return dict(params)
+
+    @classmethod
+    def check_theory(cls, params: dict, sigma2) -> None:
+        """Refuse, before sampling, a noise grid below what the theory's numerics resolve
+        (the theory is solved at every sigma2 once the networks are sampled):
+        :meth:`Teacher.check_sigma2` (raises :class:`~adaptive_kernel.errors.ParameterError`)."""
+        get_theory(cls.name).check_sigma2(params, sigma2)
+
+    @classmethod
+    def histogram_range(cls, phys: dict):
+        """(lo, hi, bins) of the order-parameter histogram (override)."""
+        raise NotImplementedError
+
+    @classmethod
+    def histogram_arrays(cls, counts, rows: int, nb: int) -> dict:
+        """The per-point histogram datasets from the accumulated counts (members x blocks x
+        ... x (nb + 2), first and last bins: under- and overflow), with ``rows`` = members x
+        blocks: ``hist_counts``, ``hist_underflow``, ``hist_overflow``."""
+        cs = np.asarray(counts).reshape((rows,) + tuple(np.shape(counts)[2:]))
+        return {"hist_counts": cs[..., 1:-1], "hist_underflow": cs[..., 0], "hist_overflow": cs[..., -1]}
+
+    @classmethod
+    def theory_point(cls, config, i: int, st: dict, acc: dict, phys: dict, out: dict, edges) -> None:
+        """Add the theory's prediction (and measurements that need the data) at sigma2
+        index ``i`` to ``out`` (``scalars``, ``arrays``, ``theory``, ``theory_columns``; see
+        :mod:`simulations.langevin`). Override."""
 
     def __init__(self, S, dtype, data_term):
         self.S = int(S)
@@ -145,6 +216,109 @@ class CubicNetwork(_Model):
     groups = ("w", "a")
     size_options = ("N", "d", "n", "n_test")
     own_data_per_member = True
+    default_step_size = 0.05
+    table_columns = (("b", "b"), ("theory_b", None), ("c", "c"), ("theory_c", None), ("q2", "q2"),
+                     ("theory_q2", None), ("theory_phase", None), ("acceptance", None))
+    measured_descriptions = {
+        "b": "b = <(y - fbar) H1> over test points: linear discrepancy coefficient",
+        "c": "c = <(y - fbar) H3>/6 over test points: H3 discrepancy coefficient",
+        "b_exact": "b as an exact Gaussian integral over x (no test-point noise)",
+        "c_exact": "c as an exact Gaussian integral over x (no test-point noise)",
+        "q2": "<q^2>, q = w.w*, over neurons and samples",
+        "test_loss": "test loss per sample",
+        "test_loss_mean": "test loss of the sample-averaged predictor",
+    }
+    theory_descriptions = {
+        "q": "grid of the order parameter q of the theory's action",
+        "action": "d Shat(q) - min at the theory's (b, c)",
+        "action_measured": "d Shat(q) - min at the network's measured (b, c)",
+    }
+
+    @classmethod
+    def physical(cls, params, sigma2):
+        """The Table 1 scaling of the theory (:meth:`CubicTeacher.scaled`) with N', d', n'
+        rounded to the nearest integer (ties down)."""
+        s = get_theory(cls.name).scaled(params, sigma2)
+        return {"N": nearest_int(s["N"]), "d": nearest_int(s["d"]), "n": nearest_int(s["n"]),
+                "sigma_w2": params["sigma_w2"], "sigma_a2": s["sigma_a2"], "eps": params["eps"],
+                "sigma2": s["sigma2"]}
+
+    @classmethod
+    def theory_params(cls, params, phys):
+        """The simulated integers N', d', n' and sigma_a2' as unscaled parameters (alpha =
+        beta = 1), with the method and modes of ``params``."""
+        return get_theory(cls.name).make_params(
+            N=phys["N"], d=phys["d"], n=phys["n"], sigma_w2=phys["sigma_w2"], sigma_a2=phys["sigma_a2"],
+            eps=phys["eps"], method=params["method"], modes=params["modes"], alpha=1.0, beta=1.0)
+
+    @classmethod
+    def histogram_range(cls, phys):
+        """q in [-2.5, 2.5] (the side minima sit at |q| ~ 0.6-1.2)."""
+        return -2.5, 2.5, HIST_BINS
+
+    @classmethod
+    def task_for(cls, phys):
+        """The task (:class:`adaptive_kernel.tasks.CubicTeacherTask`) at the physical d, eps."""
+        from adaptive_kernel.tasks import CubicTeacherTask
+
+        return CubicTeacherTask(int(phys["d"]), phys["eps"])
+
+    @classmethod
+    def test_set(cls, phys: dict, members, seed: int, n_test: int):
+        """(Xt, yt) of the given members, exactly as :class:`CubicNetwork` draws them."""
+        task = cls.task_for(phys)
+        d, n = int(phys["d"]), int(phys["n"])
+        Xt = np.empty((len(members), n_test, d))
+        for s, j in enumerate(members):
+            rng = data_rng(seed, int(j))
+            rng.standard_normal((n, d))
+            Xt[s] = rng.standard_normal((n_test, d))
+        return Xt, np.stack([task.target(x) for x in Xt])
+
+    @classmethod
+    def theory_point(cls, config, i, st, acc, phys, out, edges):
+        """Test loss of each seed's averaged predictor; the theory solved at the physical
+        parameters: observables, the action d Shat(q) at the theory's and at the measured
+        (b, c), the bin probabilities of p(q) ~ exp(-d Shat(q)) and <q^2>."""
+        from adaptive_kernel.solver import solve
+
+        c = config
+        T = c.n_samples
+        # test loss of each seed's sample-averaged predictor
+        _, yt = cls.test_set(phys, range(c.seeds), c.seed, c.n_test)
+        fbar = acc["f_test_sum"] / T
+        tl = np.mean((fbar - yt) ** 2, axis=1)
+        m, e = seed_mean_err(tl)
+        out["scalars"]["test_loss_mean"] = (float(m), float(e))
+        # theory
+        t = get_theory(cls.name)
+        tp = cls.theory_params(c.params, phys)
+        sol = solve(t, tp, phys["sigma2"])
+        obs = t.observables(sol.x, tp, phys["sigma2"])
+        th = {"converged": bool(sol.success), "equation_residual": float(sol.residual)}
+        th.update({k: float(v) for k, v in obs.items()})
+        d = phys["d"]
+        q = 0.5 * (edges[:-1] + edges[1:])
+        shat = t.landscape(sol.x, tp, phys["sigma2"], q)
+        th["q"] = q
+        th["action"] = d * (shat - np.min(shat))
+        bm, cm = out["scalars"]["b_exact"][0], out["scalars"]["c_exact"][0]
+        xm = np.array(sol.x, float).copy()
+        xm[0], xm[1] = bm, cm
+        sm = t.landscape(xm, tp, phys["sigma2"], q)
+        th["action_measured"] = d * (sm - np.min(sm))
+        # bin probabilities of the theory's p(q) ~ exp(-d Shat(q)) (fine sub-grid per bin)
+        sub = 8
+        qq = np.linspace(edges[0], edges[-1], (len(edges) - 1) * sub + 1)
+        qmid = 0.5 * (qq[:-1] + qq[1:])
+        a = d * t.landscape(sol.x, tp, phys["sigma2"], qmid)
+        w = np.exp(-(a - a.min())) * np.diff(qq)
+        th["bin_prob"] = w.reshape(-1, sub).sum(axis=1) / w.sum()
+        th["q2"] = float(np.sum(w * qmid ** 2) / w.sum())
+        out["theory"] = th
+        for k in ("b", "c", "q2", "droplet_fraction", "phase", "u"):
+            out["theory_columns"]["theory_" + k] = float(th.get(k, np.nan))
+        out["theory_columns"]["theory_converged"] = float(sol.success)
 
     @classmethod
     def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks):
@@ -168,9 +342,9 @@ class CubicNetwork(_Model):
 
     def __init__(self, phys, members, seed=0, dtype=np.float64, n_test=1000, data_term=True):
         super().__init__(len(members), dtype, data_term)
-        from adaptive_kernel.teachers import get_teacher
-
-        self.teacher = get_teacher("cubic")
+        #: the theory (kept for callers of the former interface) and the task of the data
+        self.teacher = get_theory(self.name)
+        self.task = self.task_for(phys)
         self.N, self.d, self.n = int(phys["N"]), int(phys["d"]), int(phys["n"])
         self.sigma2 = float(phys["sigma2"])
         self.eps = float(phys["eps"])
@@ -178,16 +352,15 @@ class CubicNetwork(_Model):
         self.prior_var = {"w": self.sigma_w2 / self.d, "a": self.sigma_a2 / self.N}
         self.n_test = int(n_test)
         S, n, d, N, nt = self.S, self.n, self.d, self.N, self.n_test
-        wstar = self.teacher.teacher_direction(d)
         X = np.empty((S, n, d))
         Xt = np.empty((S, nt, d))
         for s, j in enumerate(members):
             rng = data_rng(seed, int(j))
             X[s] = rng.standard_normal((n, d))
             Xt[s] = rng.standard_normal((nt, d))
-        y = np.stack([self.teacher.target(X[s], wstar, self.eps) for s in range(S)])
-        yt = np.stack([self.teacher.target(Xt[s], wstar, self.eps) for s in range(S)])
-        h = Xt[..., 0]
+        y = np.stack([self.task.target(X[s]) for s in range(S)])
+        yt = np.stack([self.task.target(Xt[s]) for s in range(S)])
+        h = Xt[..., 0]          # z = w*.x with the task's teacher direction w* = e_1
         self.H1t = h.copy()
         self.H3t = h ** 3 - 3.0 * h
         self.X, self.y = X.astype(self.dtype), y.astype(self.dtype)
@@ -330,7 +503,7 @@ class CubicNetwork(_Model):
     trace_names = ("train_loss", "test_loss", "b", "c", "b_exact", "c_exact", "q2", "w2", "Na2")
 
     def hist_range(self):
-        return histogram_range("cubic", {})
+        return self.histogram_range({})
 
     def new_accumulators(self, T, B):
         lo, hi, nb = self.hist_range()
@@ -386,6 +559,148 @@ class ModAddNetwork(_Model):
     name = "modadd"
     groups = ("w", "a")
     size_options = ("P", "N")
+    default_step_size = 0.05
+    table_columns = (("residual", "residual"), ("theory_residual_derived", None),
+                     ("theory_residual_paper", None), ("lambda_gram", "lambda_gram"),
+                     ("residual_gpr", "residual_gpr"), ("X", "X"), ("theory_X_derived", None),
+                     ("acceptance", None))
+    #: the normalisations the theory is solved in at every point (both are stored)
+    NORMALIZATIONS = ("derived", "paper")
+    theory_variants = {n: f"{n} normalisation" for n in NORMALIZATIONS}
+    measured_descriptions = {
+        "residual": "r = <y, y - fbar>/|y|^2 of the sample-averaged output (1: nothing learned)",
+        "residual_avg_output": "r of each seed's sample-averaged output over all pairs",
+        "offtarget_residual": "norm of the residual's component orthogonal to the target, relative to |y|",
+        "lambda_gram": "target eigenvalue of the Gram matrix of the sampled weights",
+        "lambda_fourier": "4 P^2 sigma_a2 <X_k Y_k> (k != 0) of the sampled weights",
+        "residual_gpr": "sigma2/(lambda_gram + sigma2): the mean-field GPR relation at the measured eigenvalue",
+        "XY": "<X_k Y_k>, k != 0: product of the squared Fourier amplitudes of a neuron's two halves",
+        "X": "<|W_k|^2>, k != 0 (W and V pooled): squared Fourier amplitude",
+        "X0": "<|W_0|^2>: squared amplitude of the constant Fourier mode",
+    }
+    point_descriptions = {
+        "hist_counts_pooled": "hist_counts summed over the modes k != 0",
+        "mean_X_mode": "<|W_k|^2> per mode k, mean over seeds",
+        "mean_XY_mode": "<X_k Y_k> per mode k, mean over seeds",
+    }
+
+    @classmethod
+    def physical(cls, params, sigma2):
+        """The parameters as given (no scaling), with the operation when one is set."""
+        out = {"P": params["P"], "N": params["N"], "sigma_a2": params["sigma_a2"],
+               "gamma": params["gamma"], "sigma2": float(sigma2)}
+        if "operation" in params:
+            out["operation"] = params["operation"]
+        return out
+
+    @classmethod
+    def check_theory(cls, params, sigma2):
+        """:meth:`Teacher.check_sigma2` in every normalisation the theory is stored in."""
+        t = get_theory(cls.name)
+        for norm in cls.NORMALIZATIONS:
+            t.check_sigma2(dict(params, normalization=norm), sigma2)
+
+    @classmethod
+    def histogram_range(cls, phys):
+        """X = |W_k|^2 in [0, max(25/P, 2.5 sqrt(3/gamma))] (prior scale 1/P; droplet near
+        sqrt(3/gamma))."""
+        hi = 25.0 / phys["P"]
+        if phys["gamma"] > 0:
+            hi = max(hi, 2.5 * math.sqrt(3.0 / phys["gamma"]))
+        return 0.0, hi, HIST_BINS
+
+    @classmethod
+    def histogram_arrays(cls, counts, rows, nb):
+        """Per mode k = 0..(P-1)/2, plus ``hist_counts_pooled``: the modes k != 0 summed."""
+        out = super().histogram_arrays(counts, rows, nb)
+        cs = np.asarray(counts).reshape((rows,) + tuple(np.shape(counts)[2:]))
+        out["hist_counts_pooled"] = cs[:, 1:, 1:-1].sum(axis=1)
+        return out
+
+    @classmethod
+    def task_for(cls, phys):
+        """The task (:class:`adaptive_kernel.tasks.ModularArithmetic`) at the physical P (and
+        operation, default addition). The network runs on all P^2 pairs, so an operation
+        whose data leave pairs out (``div``) is refused."""
+        from adaptive_kernel.tasks import ModularArithmetic
+
+        task = ModularArithmetic(int(phys["P"]), phys.get("operation", "add"))
+        if not task.full_grid:
+            raise ParameterError(f"the Langevin network runs on all P^2 pairs; operation "
+                                 f"{task.operation!r} leaves pairs out")
+        return task
+
+    @classmethod
+    def theory_point(cls, config, i, st, acc, phys, out, edges):
+        """Residual of the averaged output, its off-target part, the GPR residual at the
+        measured Gram eigenvalue, per-mode moments; the theory in both normalisations
+        (observables, pair moments, bin probabilities of |W_k|^2) and at the measured
+        residual."""
+        from adaptive_kernel.solver import solve
+        from adaptive_kernel.teachers.modadd import eigenvalue_factor, max_coupling, pair_moments
+
+        c = config
+        P, N, sigma2, sa2, gamma = phys["P"], phys["N"], phys["sigma2"], phys["sigma_a2"], phys["gamma"]
+        T = c.n_samples
+        # residual of the fully averaged output
+        fbar = acc["f_sum"] / T                                       # (S, P^2, P)
+        Y = cls.task_for(phys).targets()
+        yn = float(np.sum(Y * Y))
+        r_seed = 1.0 - np.einsum("sij,ij->s", fbar, Y) / yn
+        m, e = seed_mean_err(r_seed)
+        out["scalars"]["residual_avg_output"] = (float(m), float(e))
+        res = (Y[None] - fbar) - r_seed[:, None, None] * Y[None]
+        off = np.sqrt(np.sum(res ** 2, axis=(1, 2)) / yn)
+        m, e = seed_mean_err(off)
+        out["scalars"]["offtarget_residual"] = (float(m), float(e))
+        lam_m, lam_e = out["scalars"]["lambda_gram"]
+        rg = sigma2 / (lam_m + sigma2)
+        out["scalars"]["residual_gpr"] = (rg, rg * lam_e / (lam_m + sigma2))
+        # per-mode moments
+        n_obs = acc["n_obs"][:, None]
+        Xk = acc["X_sum"] / n_obs
+        XYk = acc["XY_sum"] / n_obs
+        for name, arr in (("mean_X_mode", Xk), ("mean_XY_mode", XYk)):
+            m, e = seed_mean_err(arr)
+            out["arrays"][name] = m
+            out["arrays"][name + "_err"] = e
+        # theory, both normalisations
+        t = get_theory(cls.name)
+        u = t.effective_interaction(c.params, sigma2)
+        th = {"u": float(u)}
+        r_meas = out["scalars"]["residual"][0]
+        for norm in cls.NORMALIZATIONS:
+            tp = dict(c.params, normalization=norm)
+            sol = solve(t, tp, sigma2)
+            obs = t.observables(sol.x, tp, sigma2)
+            g = {"converged": bool(sol.success), "equation_residual": float(sol.residual)}
+            g.update({k: float(v) for k, v in obs.items()})
+            mom = pair_moments(P, u * obs["residual"] ** 2, gamma, tp["method"])
+            g["XY"] = mom["XY"]
+            g["X"] = mom["X"]
+            bp, ov = pair_marginal(P, u * obs["residual"] ** 2, gamma, edges)
+            g["bin_prob"] = bp
+            g["overflow_prob"] = ov
+            th[norm] = g
+            for k, col in (("residual", "residual"), ("lambda", "lambda"), ("X", "X"), ("XY", "XY"),
+                           ("phase", "phase"), ("droplet_fraction", "droplet_fraction")):
+                out["theory_columns"][f"theory_{col}_{norm}"] = float(g[k])
+            out["theory_columns"][f"theory_converged_{norm}"] = float(sol.success)
+        v_meas = u * r_meas ** 2 if math.isfinite(r_meas) else math.nan
+        if math.isfinite(r_meas) and r_meas > 0 and not v_meas <= max_coupling(P, gamma, c.params["method"]):
+            # the network's residual puts the coupling beyond the quadrature's range (a chain
+            # that has not learned at tiny sigma2): no action at the measured residual
+            th["at_measured_r"] = {"residual": float(r_meas), "skipped": "coupling u r^2 beyond the range "
+                                   "of the pair quadrature (max_coupling)"}
+        elif math.isfinite(r_meas) and r_meas > 0:
+            mom = pair_moments(P, u * r_meas ** 2, gamma, c.params["method"])
+            bp, ov = pair_marginal(P, u * r_meas ** 2, gamma, edges)
+            th["at_measured_r"] = {"residual": float(r_meas), "XY": mom["XY"], "X": mom["X"],
+                                   "lambda_derived": eigenvalue_factor(P, sa2, "derived") * mom["XY"],
+                                   "lambda_paper": eigenvalue_factor(P, sa2, "paper") * mom["XY"],
+                                   "bin_prob": bp, "overflow_prob": ov}
+        out["theory"] = th
+        out["theory_columns"]["theory_u"] = float(u)
 
     @classmethod
     def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks):
@@ -406,15 +721,15 @@ class ModAddNetwork(_Model):
 
     def __init__(self, phys, members, seed=0, dtype=np.float64, data_term=True, n_test=0):
         super().__init__(len(members), dtype, data_term)
-        from adaptive_kernel.teachers import get_teacher
-
-        self.teacher = get_teacher("modadd")
+        #: the theory (kept for callers of the former interface) and the task of the data
+        self.teacher = get_theory(self.name)
+        self.task = self.task_for(phys)
         self.P, self.N = int(phys["P"]), int(phys["N"])
         self.sigma2, self.sigma_a2, self.gamma = float(phys["sigma2"]), float(phys["sigma_a2"]), float(phys["gamma"])
         self.prior_var = {"w": 1.0, "a": self.sigma_a2 / self.N}
         P, N, S = self.P, self.N, self.S
         self.K = (P + 1) // 2
-        _, Y = self.teacher.dataset(P)
+        Y = self.task.targets()
         self.Y = np.ascontiguousarray(np.broadcast_to(Y.astype(self.dtype), (S, P * P, P)))
         self.y_norm2 = float(np.sum(Y * Y))
         self._Phi = np.empty((S, P * P, N), self.dtype)
@@ -480,7 +795,7 @@ class ModAddNetwork(_Model):
     trace_names = ("train_loss", "residual", "lambda_gram", "lambda_fourier", "XY", "X", "X0", "w2", "Na2")
 
     def hist_range(self):
-        return histogram_range("modadd", {"P": self.P, "gamma": self.gamma})
+        return self.histogram_range({"P": self.P, "gamma": self.gamma})
 
     def new_accumulators(self, T, B):
         lo, hi, nb = self.hist_range()
@@ -530,6 +845,52 @@ class ModAddNetwork(_Model):
         acc["Na2"][:, j] = N * np.mean(a.astype(np.float64) ** 2, axis=(1, 2))
 
 
-def model_class(teacher: str):
-    """The network model of a teacher (``phys`` of :func:`simulations.langevin.physical`)."""
-    return {"cubic": CubicNetwork, "modadd": ModAddNetwork}[teacher]
+def pair_marginal(P, v, gamma, edges, sub=4):
+    """Probability of each X = |W_k|^2 bin under p(X, Y) ~ exp(-A), A = P[X + Y - 2vXY +
+    (gamma/3)(X^3 + Y^3)] (one k != 0 pair, uniform measure on X, Y >= 0), and of the
+    overflow beyond the last edge. Midpoint rule in X (``sub`` points per bin), trapezoid
+    in Y on a grid resolving both the origin scale 1/P and the droplet."""
+    hi = edges[-1]
+    xmax = hi * 3.0
+    Yg = np.unique(np.concatenate([np.linspace(0, 40.0 / P, 801), np.linspace(0, xmax, 2001)]))
+    xx = np.linspace(edges[0], hi, (len(edges) - 1) * sub + 1)
+    xt = np.linspace(hi, xmax, 401)
+    xs = np.concatenate([0.5 * (xx[:-1] + xx[1:]), 0.5 * (xt[:-1] + xt[1:])])
+    dx = np.concatenate([np.diff(xx), np.diff(xt)])
+    ay = P * (Yg + gamma / 3.0 * Yg ** 3)
+    ax = P * (xs + gamma / 3.0 * xs ** 3)
+    A = ax[:, None] + ay[None, :] - (2.0 * P * v) * xs[:, None] * Yg[None, :]
+    A -= A.min()
+    np.negative(A, out=A)
+    np.exp(A, out=A)
+    wy = 0.5 * (A[:, 1:] + A[:, :-1]) @ np.diff(Yg)
+    w = wy * dx
+    nin = (len(edges) - 1) * sub
+    tot = w.sum()
+    return w[:nin].reshape(-1, sub).sum(axis=1) / tot, float(w[nin:].sum() / tot)
+
+
+#: Theory name (``--teacher``) -> network class of ``phasesim langevin``.
+NETWORKS = {
+    "modadd": ModAddNetwork,
+    "cubic": CubicNetwork,
+}
+
+
+def network_for(teacher: str):
+    """The network class of the theory registered as ``teacher`` (:data:`NETWORKS`).
+
+    Raises
+    ------
+    adaptive_kernel.errors.ParameterError
+        No network simulates that theory (the message lists those that exist).
+    """
+    try:
+        return NETWORKS[teacher]
+    except (KeyError, TypeError):
+        raise ParameterError(f"teacher must be one of {', '.join(NETWORKS)} for a Langevin run; "
+                             f"got {teacher!r}") from None
+
+
+#: The former name of :func:`network_for`.
+model_class = network_for

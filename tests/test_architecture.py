@@ -173,7 +173,6 @@ def name_uses():
     return hits
 
 
-@pytest.mark.xfail(reason="issue 8: theory/registry refactor in progress", strict=True)
 def test_task_names_appear_only_in_their_modules_and_the_registry():
     hits = name_uses()
     assert hits == [], "\n".join(hits)

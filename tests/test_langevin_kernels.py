@@ -120,7 +120,7 @@ def test_cubic_potential_and_gradient():
     theta["w"] *= 3.0
     grad = {k: np.empty_like(v) for k, v in theta.items()}
     U, aux = m.potential(theta, grad)
-    # brute force U
+    # brute force U: scipy's erf, the stored training targets
     f = np.einsum("si,sni->sn", theta["a"], erf(np.einsum("snd,sid->sni", m.X, theta["w"])))
     data = np.sum((f - m.y) ** 2, axis=1) / (2 * phys["sigma2"])
     prior = (np.sum(theta["w"] ** 2, axis=(1, 2)) * phys["d"] / (2 * phys["sigma_w2"])
@@ -137,18 +137,37 @@ def test_modadd_potential_gamma_and_gradient():
     theta["w"] *= 1.5
     grad = {k: np.empty_like(v) for k, v in theta.items()}
     U, aux = m.potential(theta, grad)
-    # brute force: all pairs, Gamma from the teacher's Fourier convention
-    X, Y = m.teacher.dataset(P)
+    # brute force, written here: all P^2 two-hot pairs, centred one-hot targets of
+    # (n + m) mod P, square activation, w_n = sum_k W_k exp(-2 pi i k n / P)
+    X = np.zeros((P * P, 2 * P))
+    Y = np.full((P * P, P), -1.0 / P)
+    for n in range(P):
+        for mm in range(P):
+            X[n * P + mm, n] = X[n * P + mm, P + mm] = 1.0
+            Y[n * P + mm, (n + mm) % P] += 1.0
     U_ref = np.zeros(2)
     for s in range(2):
         z = X @ theta["w"][s].T                                   # (P^2, N)
         f = (z ** 2) @ theta["a"][s].T                            # (P^2, P)
-        W, V = m.teacher.fourier_amplitudes(theta["w"][s])
+        W, V = np.fft.ifft(theta["w"][s][:, :P], axis=-1), np.fft.ifft(theta["w"][s][:, P:], axis=-1)
         gam = P * phys["gamma"] / 6 * (np.sum(np.abs(W) ** 6) + np.sum(np.abs(V) ** 6))
         U_ref[s] = (np.sum((f - Y) ** 2) / (2 * phys["sigma2"]) + np.sum(theta["w"][s] ** 2) / 2
                     + N * np.sum(theta["a"][s] ** 2) / (2 * phys["sigma_a2"]) + gam)
     np.testing.assert_allclose(U, U_ref, rtol=1e-12)
     _fd_check(m, theta, np.random.default_rng(5))
+
+
+def test_fourier_power_is_the_task_convention():
+    """ModAddNetwork.fourier_power (one real FFT) is |W_k|^2, |V_k|^2 of the task's
+    fourier_amplitudes for k = 0 .. (P-1)/2."""
+    P = 11
+    m = ModAddNetwork(dict(P=P, N=3, sigma_a2=1.0, gamma=0.0, sigma2=1.0), [0, 1])
+    w = np.random.default_rng(4).normal(size=(2, 3, 2 * P))
+    X, Y = m.fourier_power(w)
+    W, V = m.task.fourier_amplitudes(w)
+    K = (P + 1) // 2
+    np.testing.assert_allclose(X, np.abs(W[..., :K]) ** 2, rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(Y, np.abs(V[..., :K]) ** 2, rtol=1e-13, atol=1e-16)
 
 
 def test_gamma_gradient_alone():

@@ -18,7 +18,8 @@ Chain of checks, each against a direct construction (derivation: docstring of
    quadrature against SciPy;
 7. switching the kernel term off (extra = 0) gives the EK action and the EK residual;
 8. solutions (GFL, mixed phase at P = 17 and at the paper's P = 401) satisfy their
-   equations to 1e-10; the command line option.
+   equations to 1e-10, also with every integral redone by QUADPACK (no stored regression
+   values); the command line option.
 """
 import itertools
 import math
@@ -29,8 +30,9 @@ import pytest
 from click.testing import CliRunner
 from scipy import integrate
 
-from adaptive_kernel import get_teacher, solve
+from adaptive_kernel import get_teacher, reference as R, solve
 from adaptive_kernel.cli import main
+from adaptive_kernel.teachers import GFL, GMFL_I, GMFL_II
 from adaptive_kernel.teachers import _modadd_kernels as K
 from adaptive_kernel.teachers import modadd as MA
 from adaptive_kernel.teachers.modadd import ModularAddition
@@ -384,15 +386,55 @@ def test_full_action_tends_to_ek_as_N_grows():
 
 
 # -- 8: solutions ----------------------------------------------------------------------
-SOLVED = [  # (params, sigma2, phase, residual (regression, 1e-6))
-    (dict(P=17, N=289, sigma_a2=0.01, gamma=1.0), 0.1, 0, 0.778059),
-    (dict(P=17, N=72, sigma_a2=0.01, gamma=1.0), 0.1, 1, 0.582779),
-    (dict(P=401), 0.15, 1, 0.859399),
+def _scipy_basins(p1, p2, p3, c):
+    """Basin-conditional <XY>, <X>, <X^2> of the polynomial pair action and the droplet
+    weight f by nested adaptive QUADPACK: droplet basin X, Y > X_- (the quadrant beyond the
+    barrier of the diagonal), origin basin its complement, integrated as the box
+    [0, X_-]^2 (break points at 1, 5, 20, 50 / p1, the origin's scale) plus the two arms."""
+    xp, xm = K.poly_side_minimum(p1, p2, p3, c)
+    A = lambda X, Y: K.poly_pair_action(X, Y, p1, p2, p3, c)  # noqa: E731
+    has = not math.isnan(xp)
+    amin = min(0.0, A(xp, xp)) if has else 0.0
+    L = 200.0 / p1 if not has else xp + 40.0 / math.sqrt(2 * p2 + 6 * p3 * xp)
+    pts = [t / p1 for t in (1, 5, 20, 50)] + ([xm, xp] if has else [])
+
+    def integ(f, xlo, xhi, ylo, yhi):
+        def inner(X):
+            return integrate.quad(lambda Y: f(X, Y) * math.exp(amin - A(X, Y)), ylo, yhi,
+                                  points=[q for q in pts if ylo < q < yhi] or None, limit=400,
+                                  epsabs=0, epsrel=1e-12)[0]
+        return integrate.quad(inner, xlo, xhi, points=[q for q in pts if xlo < q < xhi] or None,
+                              limit=400, epsabs=0, epsrel=1e-12)[0]
+
+    fs = {"1": lambda X, Y: 1.0, "XY": lambda X, Y: X * Y, "X": lambda X, Y: X, "X2": lambda X, Y: X * X}
+    cut = xm if has else L
+    o = {k: integ(f, 0, cut, 0, cut) + (integ(f, 0, cut, cut, L) + integ(f, cut, L, 0, cut) if has else 0.0)
+         for k, f in fs.items()}
+    out = {"f": 0.0, "origin": {k: o[k] / o["1"] for k in ("XY", "X", "X2")}, "droplet": None}
+    if has:
+        d = {k: integ(f, xm, L, xm, L) for k, f in fs.items()}
+        out["f"] = d["1"] / (d["1"] + o["1"])
+        out["droplet"] = {k: d[k] / d["1"] for k in ("XY", "X", "X2")}
+    return out
+
+
+def _scipy_zero_pair(P, gamma, kappa, q4):
+    """<s0^2>, <s0^4> of the zero pair by adaptive 2-D QUADPACK."""
+    w = lambda V, W, k: math.exp(-K.zero_pair_action(W, V, P, gamma, kappa, q4)) * (W + V) ** k  # noqa: E731
+    L = math.sqrt(80.0 / (0.25 * P))  # exp(-(P/4)(W0^2 + V0^2)) bounds the weight: e^-80 at L
+    m = [integrate.dblquad(lambda V, W: w(V, W, k), -L, L, -L, L, epsabs=0, epsrel=1e-11)[0] for k in (0, 2, 4)]
+    return m[1] / m[0], m[2] / m[0]
+
+
+SOLVED = [  # (params, sigma2): GFL and mixed phase at P = 17, mixed phase at the Fig. 3 setting
+    (dict(P=17, N=289, sigma_a2=0.01, gamma=1.0), 0.1),
+    (dict(P=17, N=72, sigma_a2=0.01, gamma=1.0), 0.1),
+    (dict(P=401), 0.15),
 ]
 
 
-@pytest.mark.parametrize("kw,sigma2,phase,r_expect", SOLVED)
-def test_full_solutions_satisfy_their_equations(kw, sigma2, phase, r_expect):
+@pytest.mark.parametrize("kw,sigma2", SOLVED)
+def test_full_solutions_satisfy_their_equations(kw, sigma2):
     p = T.make_params(action="full", **kw)
     sol = solve(T, p, sigma2)
     assert sol.success and sol.residual <= 1e-10
@@ -408,19 +450,53 @@ def test_full_solutions_satisfy_their_equations(kw, sigma2, phase, r_expect):
     assert y[0] == pytest.approx(P * out["mom"]["X"], abs=1e-10)
     assert y[3] == pytest.approx(P * out["mom"]["s0sq"], abs=1e-10)
     obs = T.observables(y, p, sigma2)
-    assert obs["phase"] == phase
-    assert obs["residual"] == pytest.approx(r_expect, abs=1e-6)
     assert obs["lambda"] == pytest.approx(sigma2 * (1 - obs["residual"]) / obs["residual"], rel=1e-9)
+
+    # the same fixed point with every integral done independently (QUADPACK): the
+    # coefficients (full_coefficients) and eigenvalues (full_eigenvalues) are the formulas
+    # checked against the P^2 x P^2 matrices above. The droplet weight is fixed by the GPR
+    # relation at r (it depends on r like exp(P x action gap)); the QUADPACK weight at r
+    # must agree with it, which is the GPR equation itself.
+    r = out["r"]
+    N, sa2, gamma = p["N"], p["sigma_a2"], p["gamma"]
+    co = MA.full_coefficients(P, N, sa2, gamma, sigma2, r, y[0] / P, y[1] * sa2 * P, y[2] * sa2 * P * P, y[3] / P)
+    b = _scipy_basins(co["p1"], co["p2"], co["p3"], co["c"])
+    s0sq, s0_4 = _scipy_zero_pair(P, gamma, co["kappa"], co["q4"])
+    c4 = 4 * P * P * sa2
+    if b["droplet"] is None:
+        f, share, mo = 0.0, 0.0, dict(b["origin"])
+    else:
+        o, dr = b["origin"], b["droplet"]
+        f = (sigma2 * (1 - r) / (r * c4) - o["XY"]) / (dr["XY"] - o["XY"])
+        mo = {k: (1 - f) * o[k] + f * dr[k] for k in ("XY", "X", "X2")}
+        share = f * dr["XY"] / mo["XY"]
+        assert b["f"] == pytest.approx(f, rel=1e-6)
+    mo.update(s0sq=s0sq, s0_4=s0_4)
+    lam = MA.full_eigenvalues(P, sa2, mo)
+    image = np.array([P * mo["X"], lam["one"] / (sa2 * P), lam["zero"] / (sa2 * P * P), P * s0sq])
+    np.testing.assert_allclose(image, y, rtol=0, atol=2e-10)  # solver tolerance 1e-10
+    # GPR equation (with a droplet basin it holds by the choice of f, and the comparison of
+    # the QUADPACK weight with f above is the equation)
+    assert sigma2 / (lam["target"] + sigma2) == pytest.approx(r, abs=1e-10)
+    # the phase from these moments (thresholds of the module docstring)
+    expect = GFL if share < 0.5 else (GMFL_I if 1 - f >= 1 / P else GMFL_II)
+    assert obs["phase"] == expect
+    assert obs["droplet_fraction"] == pytest.approx(f, rel=1e-6, abs=1e-300)
 
 
 def test_full_gfl_suppresses_modes_below_prior():
-    """The kernel term pulls <|W_k|^2> below the prior 1/P in GFL; the EK action raises it."""
+    """The kernel term pulls <|W_k|^2> below its value without data in GFL; the EK action
+    raises it. The reference is the prior with the same sextic decay Gamma (coupling 0),
+    integrated by reference.py."""
     kw = dict(P=17, N=289, sigma_a2=0.01, gamma=1.0)
     p = T.make_params(action="full", **kw)
     y = solve(T, p, 0.1).x
     ek = T.make_params(**kw)
     r = solve(T, ek, 0.1).x[0]
-    assert y[0] < 0.85 and MA.pair_moments(17, T.effective_interaction(ek, 0.1) * r * r, 1.0)["X"] * 17 > 1.05
+    prior = 17 * R.pair_moments(17, 0.0, 1.0, which=("X",))["X"]
+    assert prior < 1  # Gamma alone lowers P<X> below the Gaussian prior's 1
+    assert y[0] < prior
+    assert MA.pair_moments(17, T.effective_interaction(ek, 0.1) * r * r, 1.0)["X"] * 17 > prior
 
 
 def test_parameters_and_cli(tmp_path):
@@ -435,7 +511,14 @@ def test_parameters_and_cli(tmp_path):
     with h5py.File(out) as f:
         assert f["params"].attrs["action"] == "full"
         r = f["scan/residual"][()]
-    assert r[-1] == pytest.approx(0.778059, abs=1e-6)
+    # the command line solved the full action (checked independently in
+    # test_full_solutions_satisfy_their_equations), not the EK one
+    kw = dict(P=17, N=289, sigma_a2=0.01, gamma=1.0)
+    r_full = solve(T, T.make_params(action="full", **kw), 0.1).x
+    r_full = T.observables(r_full, T.make_params(action="full", **kw), 0.1)["residual"]
+    r_ek = solve(T, T.make_params(**kw), 0.1).x[0]
+    assert r[-1] == pytest.approx(r_full, abs=1e-9)
+    assert abs(r_full - r_ek) > 1e-3
     bad = runner.invoke(main, ["scan", "--action", "full", "--normalization", "paper", "--P", "17", "-q",
                                "-o", str(tmp_path / "g.h5")])
     assert bad.exit_code == 2 and "derived" in bad.output

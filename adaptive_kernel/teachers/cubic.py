@@ -105,6 +105,7 @@ import math
 import numpy as np
 
 from ..errors import ParameterError
+from ..tasks import CubicTeacherTask
 from ..validation import Constraint
 from . import _cubic_kernels as K
 from .base import GFL, GMFL_I, GMFL_II, Teacher
@@ -185,6 +186,54 @@ class CubicTeacher(Teacher):
     }
     defaults = {"N": 700, "n": 3000, "d": 150, "sigma_w2": 0.5, "sigma_a2": 8.0 / 700, "eps": -0.3,
                 "method": "quadrature", "modes": 2, "alpha": 1.0, "beta": 1.0}
+    #: The task is built from the base d and eps (:meth:`Teacher.task`); the Table 1 scaling
+    #: (alpha, beta) belongs to the theory (:meth:`scaled`).
+    task_name = "cubic"
+    summary = "H1 + eps*H3 single-index teacher learned by an erf network (Sec. 3.1)"
+    langevin_summary = "erf network on y = H1 + eps H3 (fresh Gaussian data per seed)"
+    default_for = ("langevin",)
+    cli_options = {
+        "N": dict(type=int,
+                  help="Network width (hidden units), base value before --beta. Mean-field coupling "
+                       "scales as 1/N. Default 700.",
+                  langevin_help="Network width (base value before --beta). Default 700."),
+        "n": dict(type=int, help="Number of training examples n (enters through n/sigma2). Default 3000.",
+                  langevin_help="Training examples (base). Default 3000."),
+        "d": dict(type=int,
+                  help="Input dimension d; the action is d times an O(1) function, so d is the "
+                       "saddle-point parameter. Default 150.",
+                  langevin_help="Input dimension (base). Default 150."),
+        "sigma_w2": dict(type=float, help="Read-in prior variance times d: w ~ N(0, sigma_w2/d). Default 0.5.",
+                         langevin_help="Read-in prior variance times d. Default 0.5."),
+        "sigma_a2": dict(type=float,
+                         help="Read-out prior variance times N: a ~ N(0, sigma_a2/N). Default 8/N.",
+                         langevin_help="Read-out prior variance times N. Default 8/N."),
+        "eps": dict(type=float,
+                    help="Weight of the cubic Hermite component of the teacher, y = H1 + eps*H3. "
+                         "Default -0.3.",
+                    langevin_help="y = H1 + eps H3. Default -0.3."),
+        "method": dict(type=str,
+                       help="How the weight posterior is integrated: 'quadrature' (exact 1-D integral "
+                            "at finite d, default) or 'saddle' (d -> inf).",
+                       langevin_help="How the theory integrates the weight posterior: 'quadrature' "
+                                     "(default) or 'saddle' (as for 'scan')."),
+        "modes": dict(type=int,
+                      help="Number of odd Hermite modes H1, H3, ..., H(2K-1) kept in the discrepancy "
+                           "ansatz. Default 2 (the paper's closure).",
+                      langevin_help="Hermite modes of the theory. Default 2."),
+        "alpha": dict(type=float,
+                      help="Data scaling of the paper's Table 1: n -> alpha n, sigma2 -> (alpha/beta) "
+                           "sigma2. Default 1.",
+                      langevin_help="Table 1 data scaling. Default 1."),
+        "beta": dict(type=float,
+                     help="Width scaling of Table 1: N -> beta N, d -> sqrt(beta) d, "
+                          "sigma_a2 -> sigma_a2/sqrt(beta). Default 1.",
+                     langevin_help="Table 1 width scaling. Default 1."),
+    }
+    example = {"N": 50, "n": 200, "d": 20}
+    example_sigma2 = "0.3:0.1:5"
+    landscape_parameter = "q"
+    langevin_table_columns = ("b", "c")
 
     #: Seconds per scan point, measured on the 2-core development machine (400 points of
     #: the default scan: 13 s with the quadrature, 8.6 s with the saddle point).
@@ -407,26 +456,72 @@ class CubicTeacher(Teacher):
         return K.action_rows(np.asarray(grid, float), t[None, :].copy(), c, np.array([u]),
                              params["sigma_w2"])[0]
 
-    # -- data (shared with the network simulations) -----------------------------
+    # -- data: delegated to the task (adaptive_kernel.tasks.CubicTeacherTask) -------
     @staticmethod
     def teacher_direction(d: int, rng=None):
-        """A unit teacher vector w* in R^d (e_1 by default, random if ``rng`` is given)."""
-        if rng is None:
-            w = np.zeros(d)
-            w[0] = 1.0
-            return w
-        w = rng.standard_normal(d)
-        return w / np.linalg.norm(w)
+        """A unit teacher vector w* in R^d (e_1 by default, random if ``rng`` is given;
+        :meth:`CubicTeacherTask.teacher_direction`)."""
+        return CubicTeacherTask.teacher_direction(d, rng)
 
     @staticmethod
     def target(X, w_star, eps):
-        """y = H1(z) + eps H3(z), z = X . w*, H3(z) = z^3 - 3 z."""
-        z = np.asarray(X) @ w_star
-        return z + eps * (z ** 3 - 3.0 * z)
+        """y = H1(z) + eps H3(z), z = X . w*, H3(z) = z^3 - 3 z (:meth:`CubicTeacherTask.target`
+        of the task with teacher direction ``w_star``)."""
+        w_star = np.asarray(w_star, float)
+        return CubicTeacherTask(w_star.shape[-1], eps, w_star=w_star).target(X)
 
     @staticmethod
     def activation(z):
-        """erf."""
-        from scipy.special import erf
+        """erf (:meth:`CubicTeacherTask.activation`)."""
+        return CubicTeacherTask.activation(z)
 
-        return erf(z)
+    # -- plot labels and per-theory presentation --
+    # (the meaning of each member: the same block of :class:`.base.Teacher`)
+    landscape_labels = (r"$q=\mathbf{w}\cdot\mathbf{w}^*$", r"$\hat{S}(q)=\mathcal{S}(q)\,/\,d$")
+    order_series = (("linear_learned", r"linear part learned $1-b$", "left"),
+                    ("cubic_learned", r"cubic part learned $(\epsilon-c)/\epsilon$", "left"),
+                    ("droplet_fraction", r"droplet fraction $f$", "right"))
+    order_ylabel = "fraction of the target learned"
+    family_quantity = "cubic_learned"
+    scan_table_columns = ("b", "c", "linear_learned", "cubic_learned", "droplet_fraction")
+    parameter_symbols = {"eps": r"$\epsilon$", "sigma_w2": r"$\sigma_w^2$", "d": r"$d$",
+                         "n": r"$n$", "alpha": r"$\alpha$", "beta": r"$\beta$"}
+    observable_descriptions = {
+        "linear_learned": "1 - b: linear (H1) part of the target learned",
+        "cubic_learned": "(eps - c)/eps: cubic (H3) part of the target learned (NaN for eps = 0)",
+        "cubic_component": "eps - c: H3 coefficient of the mean predictor fbar",
+        "droplet_share": "y.M_side.y / y.M.y: the droplet part's share of the kernel on the target",
+        "q_split": "q_split = sqrt((1 + 2 sigma_w2)/6): overlap beyond which a neuron counts as a "
+                   "droplet neuron (quadrature; NaN for saddle)",
+        "q_star": "side minimum of Shat(q) (NaN: none)",
+        "q_barrier": "first barrier of Shat(q) between the origin and the side minimum (NaN: none)",
+        "action_gap": "Shat(q_star) - Shat(0)",
+        "core_curvature": "Shat''(0) (< 0: the origin is a local maximum of Shat)",
+        "m11": "M_11 = <I_1^2>: (1, 1) entry of the kernel block on the Hermite modes",
+        "sigma2_scaled": "physical noise sigma2' = (alpha/beta) sigma2 (Table 1 scaling)",
+        "d_scaled": "physical input dimension d' = sqrt(beta) d",
+        "N_scaled": "physical width N' = beta N",
+        "n_scaled": "physical number of examples n' = alpha n",
+        "sigma_a2_scaled": "physical read-out variance sigma_a2' = sigma_a2/sqrt(beta)",
+        "rho": "rho = n' sigma_a2' / sigma2': data-to-noise factor of the EK equation",
+    }
+    langevin_order_label = r"$q=\mathbf{w}\cdot\mathbf{w}^*$"
+    langevin_series = (
+        {"name": "b", "label": r"$b$ (linear discrepancy)", "theory": (("b", r"$b$ theory"),)},
+        {"name": "c", "label": r"$c$ (cubic discrepancy)", "theory": (("c", r"$c$ theory"),)},
+    )
+    langevin_ylabel = "discrepancy coefficient"
+    #: the sigma2 grid of this theory is in base units (Table 1 scaling, module docstring)
+    langevin_sigma2_note = "base units"
+
+    @classmethod
+    def plot_title(cls, params, num=str, full=True):
+        """``cubic teacher: d, N, n[, eps]``."""
+        p = params
+        eps = rf", $\epsilon={num(p.get('eps'))}$" if full else ""
+        return rf"cubic teacher: $d={p.get('d')}$, $N={p.get('N')}$, $n={p.get('n')}$" + eps
+
+    @classmethod
+    def large_parameter(cls, params):
+        """sqrt(beta) d: the action is d' Shat(q) with the scaled dimension d' = sqrt(beta) d."""
+        return float(params["d"]) * math.sqrt(float(params.get("beta", 1.0)))

@@ -31,6 +31,21 @@ Phases (documented thresholds, see :meth:`ModularAddition.observables`):
 * GMFL-II (2): the origin basin weight 1 - f has dropped below 1/P (its free energy is more
   than log P above the droplet basin's).
 
+Operations
+----------
+The task is :class:`adaptive_kernel.tasks.ModularArithmetic` (``operation=``). The theory
+covers ``add`` and ``sub`` exactly and refuses the other operations
+(:data:`COVERED_OPERATIONS`, :meth:`ModularAddition.check_params`). ``sub`` is ``add`` with
+m -> -m: the relabelling maps V_k to conj(V_k), so |V_k|^2 = Y, the action, the sextic Gamma
+and the target eigenvalue 4 sigma_a2 (the target sits on the modes (k, -k) instead of
+(k, k); checked by brute force in ``tests/tasks/``) are unchanged, and every number of the
+theory is that of ``add``. For ``mul``, ``div`` and non-bijective ``pow:A,B`` the target is
+not an eigenvector of the kernel (its Rayleigh quotient is 12, 6, ... sigma_a2, with (0, 0)
+and (k, 0) components); bijective ``pow`` targets are ``add`` after relabelling the tokens,
+but they spread over all modes (k, l) and the relabelling does not leave the Fourier weight
+decay Gamma invariant. Either way the one-scalar ansatz sigma2 tbar = -r y on the modes
+(k, +-k) of this module does not describe them.
+
 Actions
 -------
 ``action="ek"`` (default) is the action above: the paper's equivalent-kernel (EK) form,
@@ -146,6 +161,8 @@ import math
 import numpy as np
 
 from ..errors import ParameterError
+from ..tasks import ModularArithmetic
+from ..tasks import fourier_amplitudes as _fourier_amplitudes
 from ..validation import Constraint
 from . import _modadd_kernels as K
 from .base import GFL, GMFL_I, GMFL_II, Teacher
@@ -162,6 +179,9 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(GL_ORDER)
 MAX_P = 1_000_003
 
 METHODS = ("exact", "saddle")
+#: Operations of the task the theory solves (see the module docstring): ``sub`` is ``add``
+#: with m -> -m and has the same action and target eigenvalue; the others are refused.
+COVERED_OPERATIONS = ("add", "sub")
 NORMALIZATIONS = ("derived", "paper")
 ACTIONS = ("ek", "full")
 #: Gauss-Legendre order per panel of the zero-pair quadrature (24 panels per axis).
@@ -564,9 +584,61 @@ class ModularAddition(Teacher):
         "action": Constraint("choice", choices=ACTIONS,
                              doc="single-neuron action: ek (the paper's data term only) or full "
                                  "(with the (Q + sigma2)^-1 kernel term, mean field over Fourier modes)"),
+        "operation": ModularArithmetic.parameters["operation"],
     }
     defaults = {"P": 401, "N": 1000, "sigma_a2": 0.002 / 1000, "gamma": 1e-4,
-                "normalization": "derived", "method": "exact", "action": "ek"}
+                "normalization": "derived", "method": "exact", "action": "ek", "operation": "add"}
+    task_name = "modadd"
+    summary = ("addition mod P learned by a square-activation network (the paper's Sec. 3.2; "
+               "--operation sub as well)")
+    langevin_summary = "square-activation network on all P^2 pairs of addition mod P, with Gamma"
+    default_for = ("scan",)
+    cli_options = {
+        "P": dict(type=int,
+                  help="Modulus P (prime >= 5). Inputs are two-hot vectors in R^{2P}; all P^2 pairs are "
+                       "the training set. Default 401.",
+                  langevin_help="Modulus P (prime >= 5). Default 401."),
+        "N": dict(type=int,
+                  help="Network width (hidden units). Mean-field coupling scales as 1/N. Default 1000.",
+                  langevin_help="Network width. Default 1000."),
+        "sigma_a2": dict(type=float,
+                         help="Read-out prior variance times N: a ~ N(0, sigma_a2/N). Default 0.002/N.",
+                         langevin_help="Read-out prior variance times N. Default 0.002/N."),
+        "gamma": dict(type=float,
+                      help="Strength of the sextic Fourier weight decay "
+                           "Gamma = sum_k P (gamma/6)(|W_k|^6 + |V_k|^6) that decouples the Fourier modes "
+                           "and bounds the droplet minima at |W_k|^2 ~ sqrt(3/gamma). Default 1e-4.",
+                      langevin_help="Sextic Fourier weight decay strength (in the simulated posterior "
+                                    "too). Default 1e-4."),
+        "operation": dict(type=str, commands=("scan",),
+                          help="The operation c(n, m) mod P learned: 'add' (default) or 'sub' (the same "
+                               "theory: m -> -m maps V_k to conj(V_k)). mul, div and pow:A,B are tasks "
+                               "of the package that this theory refuses (their targets do not lie on "
+                               "the Fourier modes (k, +-k) of its one-scalar ansatz)."),
+        "normalization": dict(type=NORMALIZATIONS,
+                              help="Kernel eigenvalue of the target: 'derived' Lambda = 4 P^2 sigma_a2 <XY> "
+                                   "(Gram-matrix projection; equals the NNGP value under the prior) or "
+                                   "'paper' Lambda = sigma_a2 <XY> (the paper's eq. 37-38). Default derived.",
+                              langevin_help="Accepted for parity with 'scan'; the file always holds the "
+                                            "theory in both normalisations."),
+        "action": dict(type=ACTIONS, commands=("scan",),
+                       help="Single-neuron action of the read-in weights. 'ek' (default): the paper's "
+                            "equivalent-kernel action, data term -(sigma_a2/2N) sum_p (tbar_p . phi)^2 only "
+                            "(reproduces the paper). 'full': adds the kernel term +(sigma_a2/2N) sum_p "
+                            "phi^T (Q + sigma2)^-1 phi, in a mean field over Fourier modes: it weakens the "
+                            "XY attraction on the target modes, penalises every neuron's off-target, "
+                            "second-harmonic and constant components (P<|W_k|^2> drops below the prior's "
+                            "1) and moves the transition to lower sigma2. Needs --normalization derived."),
+        "method": dict(type=str,
+                       help="How the weight posterior is integrated: 'exact' (2-D quadrature at finite P, "
+                            "default) or 'saddle' (P -> inf Gaussian mixture).",
+                       langevin_help="How the theory integrates the weight posterior: 'exact' (default) "
+                                     "or 'saddle' (as for 'scan')."),
+    }
+    example = {"P": 7}
+    example_sigma2 = "0.26:0.15:5"
+    landscape_parameter = "phi"
+    langevin_table_columns = ("residual", "residual_derived", "residual_paper")
 
     #: Measured on the 2-core development machine: 400 points of the default scan 6.5 s
     #: (exact), 100 points 1.6 s (saddle); --action full 20 points 44 s (exact).
@@ -581,8 +653,15 @@ class ModularAddition(Teacher):
 
     # -- parameters -------------------------------------------------------------
     def check_params(self, params):
-        """``action="full"`` is derived with the Gram-matrix eigenvalue only; gamma must lie
+        """The operation must be one the theory covers (:data:`COVERED_OPERATIONS`);
+        ``action="full"`` is derived with the Gram-matrix eigenvalue only; gamma must lie
         in the range the quadrature resolves at this P (:func:`gamma_range`)."""
+        op = params.get("operation", "add")
+        if op not in COVERED_OPERATIONS:
+            raise ParameterError(
+                f"operation must be {' or '.join(COVERED_OPERATIONS)} for the adaptive-kernel theory "
+                f"(sub is add with m -> -m; the targets of the others do not lie on the Fourier modes "
+                f"(k, +-k) of the one-scalar ansatz sigma2 tbar = -r y); got {op!r}")
         lo, hi = gamma_range(params["P"])
         if not lo <= params["gamma"] <= hi:
             raise ParameterError(
@@ -796,27 +875,81 @@ class ModularAddition(Teacher):
         Phi* = sqrt(3/gamma), (u r^2)* = 2 sqrt(gamma/3)."""
         return 2.0 * math.sqrt(gamma / 3.0)
 
-    # -- data (shared with the network simulations) -----------------------------
+    # -- data: delegated to the task (adaptive_kernel.tasks.ModularArithmetic) ------
     @staticmethod
-    def dataset(P: int):
-        """All P^2 two-hot inputs (rows ordered n*P + m) and targets y (P^2 x P)."""
-        n, m = np.divmod(np.arange(P * P), P)
-        X = np.zeros((P * P, 2 * P))
-        X[np.arange(P * P), n] = 1.0
-        X[np.arange(P * P), P + m] = 1.0
-        Y = -np.full((P * P, P), 1.0 / P)
-        Y[np.arange(P * P), (n + m) % P] += 1.0
-        return X, Y
+    def dataset(P: int, operation: str = "add"):
+        """All P^2 two-hot inputs (rows ordered n*P + m) and centred targets y (P^2 x P) of
+        the task (:meth:`ModularArithmetic.inputs`, :meth:`ModularArithmetic.targets`)."""
+        task = ModularArithmetic(P, operation)
+        return task.inputs(), task.targets()
 
     @staticmethod
     def activation(z):
-        """Square activation phi(z) = z^2."""
-        return z * z
+        """Square activation phi(z) = z^2 (:meth:`ModularArithmetic.activation`)."""
+        return ModularArithmetic.activation(z)
 
     @staticmethod
     def fourier_amplitudes(w):
-        """(W_k, V_k) of read-in weights w (..., 2P): w_n = sum_k W_k exp(-2 pi i k n / P)."""
-        w = np.asarray(w)
-        P = w.shape[-1] // 2
-        return np.fft.ifft(w[..., :P], axis=-1), np.fft.ifft(w[..., P:], axis=-1)
+        """(W_k, V_k) of read-in weights w (..., 2P): w_n = sum_k W_k exp(-2 pi i k n / P)
+        (:func:`adaptive_kernel.tasks.fourier_amplitudes`, the package's one convention)."""
+        return _fourier_amplitudes(w)
+
+    # -- plot labels and per-theory presentation --
+    # (the meaning of each member: the same block of :class:`.base.Teacher`)
+    landscape_labels = (r"$\Phi=\Psi=|W_k|^2$", r"$\mathcal{S}_k(\Phi,\Phi)\,/\,P$")
+    order_series = (("residual", r"residual $r$ ($\bar f=(1-r)\,y$)", "left"),
+                    ("droplet_fraction", r"droplet fraction $f$", "right"))
+    family_quantity = "residual"
+    scan_table_columns = ("residual", "lambda", "droplet_fraction")
+    parameter_symbols = {"gamma": r"$\gamma$", "P": r"$P$"}
+    observable_descriptions = {
+        "learned": "1 - r: fraction of the target learned",
+        "lambda": "Lambda: kernel eigenvalue of the target (in the file's normalization)",
+        "droplet_share": "share of the target eigenvalue carried by the droplet basin",
+        "action_gap": "pair action at the droplet minimum X = Y = X_+ minus its value at the origin "
+                      "(inf: no droplet minimum)",
+        "phi_star": "X_+: position of the droplet minimum of the pair action on the diagonal (NaN: none)",
+        "mean_X": "<X> = <|W_k|^2>, k != 0: mean squared Fourier amplitude of a read-in neuron",
+        "mean_X0": "<|W_0|^2>: mean squared amplitude of the constant Fourier mode",
+        "lambda_offtarget": "lambda_o = 4 P^2 sigma_a2 <X>^2: kernel eigenvalue of the off-target (k, k') modes",
+        "lambda_1": "lambda_1: kernel eigenvalue of the (k, 0) and (0, k) modes",
+        "lambda_00": "lambda_00: kernel eigenvalue of the (0, 0) mode",
+        "coupling": "c/(2P): XY coupling of the mean-field pair action",
+        "field": "(p1 - P)/P: linear field of the other modes on a pair, relative to P",
+        "quartic": "p2/P: quadratic self-term of the pair action (second harmonic and (0, 0) parts)",
+        "P_mean_X": "P <X> (1 under the prior)",
+        "mean_s0sq": "<s0^2>, s0 = W_0 + V_0: the zero pair's mean square",
+    }
+    langevin_order_label = r"$\Phi=|W_k|^2$ ($k\neq0$)"
+    langevin_variant_label = r"theory ({} $\Lambda$)"
+    langevin_series = (
+        {"name": "residual", "label": r"residual $r$",
+         "theory": (("residual_derived", r"theory, derived $\Lambda$"),
+                    ("residual_paper", r"theory, paper $\Lambda$"))},
+        {"name": "residual_gpr", "label": r"$\sigma^2/(\Lambda_{\rm Gram}+\sigma^2)$", "marker": "s",
+         "filled": False, "theory": ()},
+    )
+    langevin_ylabel = "residual"
+
+    @classmethod
+    def plot_title(cls, params, num=str, full=True):
+        """``modular addition: P, N, [gamma,] normalisation`` (another operation: its name)."""
+        from ..tasks import parse_operation
+
+        p = params
+        what = "modular addition"
+        op = p.get("operation")
+        if op is not None and op != "add":
+            try:
+                what = parse_operation(op).label
+            except ParameterError:
+                what = f"modular {op}"
+        gamma = rf"$\gamma={num(p.get('gamma'))}$, " if full else ""
+        return (rf"{what}: $P={p.get('P')}$, $N={p.get('N')}$, "
+                rf"{gamma}{p.get('normalization', '')} $\Lambda$")
+
+    @classmethod
+    def large_parameter(cls, params):
+        """P: the pair action is P times the plotted curve."""
+        return float(params["P"])
 
