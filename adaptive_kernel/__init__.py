@@ -16,8 +16,8 @@ from .errors import FileFormatError, OutputExistsError, ParameterError, Phasesim
 from .kinds import load
 from .results import ScanResult
 from .solver import SelfConsistentSolution, scan, solve, sweep
-from .teachers import get_teacher
+from .registry import get_teacher, get_theory
 
-__all__ = ["__version__", "get_teacher", "solve", "sweep", "scan", "load", "ScanResult",
+__all__ = ["__version__", "get_teacher", "get_theory", "solve", "sweep", "scan", "load", "ScanResult",
            "SelfConsistentSolution", "PhasesimError", "ParameterError", "OutputExistsError",
            "FileFormatError"]

@@ -22,7 +22,7 @@ in plain NumPy/SciPy, favouring obviousness over speed:
   share of <XY> >= 1/2 for GMFL-I, origin-basin weight < 1/P for GMFL-II).
 
 Nothing here is imported by the package's solver; the tests compare the package against
-it (``tests/test_modadd_quadrature.py``, ``tests/test_modadd_solver.py``) and
+it (``tests/theory/test_modadd_quadrature.py``, ``tests/theory/test_modadd_solver.py``) and
 ``benchmarks/bench_modadd_scan.py`` times it against the numba implementation.
 One call of :func:`pair_moments` at P = 401 takes of the order of a second.
 """

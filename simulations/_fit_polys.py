@@ -8,7 +8,7 @@ Each function is interpolated in 50-digit arithmetic at the Chebyshev nodes of i
 (a near-minimax fit), the series is truncated to the stated number of terms, converted to
 monomials in the variable the kernel evaluates (Horner), and rounded to double. The tail of
 the dropped Chebyshev coefficients bounds the truncation error; the kernels' total errors
-(truncation plus rounding) are checked in tests/test_langevin_kernels.py.
+(truncation plus rounding) are checked in tests/simulations/test_langevin_kernels.py.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ and selected (about 1.7 ns per element on one core of the development machine, a
 for the previous branch-free Taylor/Chebyshev-Clenshaw version and 9 ns for
 scipy.special.erf). Absolute error of erf < 5e-16 (measured max 2.2e-16 against mpmath;
 relative error < 1e-15 for |z| < 1/2), relative error of exp(-z^2) < 1e-15
-(tests/test_langevin_kernels.py). Coefficients: :mod:`simulations._fit_polys`.
+(tests/simulations/test_langevin_kernels.py). Coefficients: :mod:`simulations._fit_polys`.
 
 ``erf_pair32`` is the float32 counterpart (float32 arithmetic, twice the lanes, shorter
 polynomials; error ~2 float32 ulp), used when the network is simulated in float32; the
@@ -161,7 +161,7 @@ def erf_pair(z):
 # polynomials): exp(r) degree 6, erf(x)/x in x^2 degree 5 for |x| < 3/4, erfcx(x) degree 7
 # in s = affine(2/(2 + x)) for 3/4 <= |x| <= 3.9 (erf = +-1 in float32 beyond). Absolute
 # error of erf < 1.2e-7 (2.4 ulp of float32 at 1), relative error of exp(-z^2) < 1e-7 for
-# the float32 z^2 (tests/test_langevin_kernels.py); about 0.6 ns per element.
+# the float32 z^2 (tests/simulations/test_langevin_kernels.py); about 0.6 ns per element.
 # --------------------------------------------------------------------------------------
 @intrinsic
 def _as_f32(typingctx, bits):

@@ -12,7 +12,7 @@ sampler's eight parameter-sized arrays, traces and histograms); each worker proc
 (:func:`adaptive_kernel.limits.require_memory`), naming the option whose halving saves the
 most (among those within 25% of it, the one furthest above its default), and
 :func:`effective_jobs` caps ``--jobs`` by the CPUs and the units of work. The estimate is
-checked against the allocations of real runs in ``tests/test_input_limits.py``
+checked against the allocations of real runs in ``tests/cli/test_input_limits.py``
 (tracemalloc peak of a batch built and advanced: ratios 0.90-1.24).
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _candidates(config):
 def _ratio_to_default(config, text):
     """How far the option ``--NAME VALUE`` is above its default (ties in
     :func:`check_resources` go to the most enlarged parameter)."""
-    from adaptive_kernel.teachers import get_teacher
+    from adaptive_kernel.registry import get_teacher
 
     name, value = text[2:].split()
     defaults = dict(get_teacher(config.teacher).defaults, **{"n-test": 1000, "seeds": 4, "jobs": 1})

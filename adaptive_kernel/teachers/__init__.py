@@ -1,19 +1,10 @@
-"""Teacher models. Each one supplies its action, projections and kernel equation;
-:mod:`adaptive_kernel.solver` does the rest."""
-from ..errors import ParameterError
+"""Mean-field theories of the package's tasks (historically "teachers"; the command line keeps
+``--teacher``). Each one supplies its action, projections, kernel equation and phases on the
+generic solver core (:mod:`adaptive_kernel.solver`), and names its task
+(:mod:`adaptive_kernel.tasks`). Which theories exist is listed in one place,
+:mod:`adaptive_kernel.registry` (``registry.get_theory(name)``)."""
 from .base import GFL, GMFL_I, GMFL_II, PHASE_NAMES, Teacher
 from .cubic import CubicTeacher
 from .modadd import ModularAddition
 
-TEACHERS = {"modadd": ModularAddition, "cubic": CubicTeacher}
-
-
-def get_teacher(name: str) -> Teacher:
-    """Instantiate a teacher by its registry name."""
-    try:
-        return TEACHERS[name]()
-    except KeyError:
-        raise ParameterError(f"teacher must be one of {', '.join(sorted(TEACHERS))}; got {name!r}") from None
-
-
-__all__ = ["Teacher", "ModularAddition", "CubicTeacher", "get_teacher", "TEACHERS", "GFL", "GMFL_I", "GMFL_II", "PHASE_NAMES"]
+__all__ = ["Teacher", "ModularAddition", "CubicTeacher", "GFL", "GMFL_I", "GMFL_II", "PHASE_NAMES"]

@@ -363,7 +363,7 @@ def quadrature_moments(t, c, u, d, sw2, q_split):
     1/sqrt(d Shat''(0)) ~ 1/sqrt(d)) and every local minimum within LOG_CUT of the lowest
     one (width 1/sqrt(d Shat''(q_m))), divided by STEP_RATIO, and is at most STEP_MAX.
     The range ends at :func:`upper_limit`. Agreement with adaptive QUADPACK is ~1e-13
-    relative (tests/test_cubic_kernels.py).
+    relative (tests/theory/test_cubic_kernels.py).
 
     The droplet part |q| > q_split is integrated separately by composite Gauss-Legendre
     (GL_ORDER nodes on panels of width 2 STEP_RATIO h, starting exactly at q_split): a

@@ -13,7 +13,7 @@ expanded in the normalised odd Hermite functions Hhat_k = He_k/sqrt(k!), k = 1, 
           t = (b, \sqrt{6} c, \sqrt{120} c_5, \dots),\quad y = (1, \sqrt6\epsilon, 0, \dots).
 
 Equations (every factor derived in :mod:`._cubic_kernels` and checked against brute force
-in ``tests/test_cubic_*.py``):
+in ``tests/theory/test_cubic_*.py``):
 
 * per-neuron action of the overlap q = w.w*, d times an O(1) function,
 

@@ -169,7 +169,7 @@ from .base import GFL, GMFL_I, GMFL_II, Teacher
 
 #: Gauss-Legendre order per panel of the exact 2-D quadrature. With the panel layout of
 #: :func:`_modadd_kernels.axis_breakpoints` the quadrature agrees with an independent
-#: adaptive SciPy integration to < 3e-11 relative (tests/test_modadd_quadrature.py).
+#: adaptive SciPy integration to < 3e-11 relative (tests/theory/test_modadd_quadrature.py).
 GL_ORDER = 10
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(GL_ORDER)
 

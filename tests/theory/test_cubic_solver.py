@@ -4,9 +4,7 @@ The reference values (u_c ~ 30.2, transition near sigma2 ~ 0.18) and their accep
 intervals come from ``data/paper_reference.json`` (the paper's own numbers), never from
 this package.
 """
-import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -16,8 +14,6 @@ from adaptive_kernel import get_teacher, scan
 from adaptive_kernel.solver import sweep
 from adaptive_kernel.teachers.base import GFL, GMFL_I
 
-HERE = os.path.dirname(__file__)
-REF = json.load(open(os.path.join(HERE, "..", "data", "paper_reference.json")))["cubic_fig2"]
 GRID = np.linspace(0.3, 0.1, 81)
 
 
@@ -153,7 +149,8 @@ def test_higher_modes_solution_satisfies_equations(teacher):
     assert all(s.x.size == 3 for s in sols)
 
 
-def test_paper_reproduction_saddle(saddle_scan):
+def test_paper_reproduction_saddle(saddle_scan, paper_reference):
+    REF = paper_reference["cubic_fig2"]
     """Default (Fig. 2) setting, --method saddle: u_c and the GFL -> GMFL-I boundary."""
     lo, hi = REF["u_c"]["accept"]
     assert lo <= saddle_scan.u_c <= hi
@@ -171,7 +168,8 @@ def test_paper_reproduction_saddle(saddle_scan):
     assert np.all((d["q_star"][after] > 0.5) & (d["q_star"][after] < 1.5))  # |q*| of order 1
 
 
-def test_large_d_limit_matches_derived_u_c(teacher):
+def test_large_d_limit_matches_derived_u_c(teacher, paper_reference):
+    REF = paper_reference["cubic_fig2"]
     """d -> inf: u_c from the independent leading-order computation (:func:`large_d_u_c`)
     reproduces the paper's u_c ~ 30.2, and the saddle method at beta = 1e6 converges to it."""
     u_c = large_d_u_c(teacher.make_params())

@@ -420,9 +420,9 @@ def test_landscape_marks_minima_and_inset(modadd_file):
 
 def test_real_cubic_teacher_scan_renders(tmp_path):
     """The cubic teacher's own (small) scan through the CLI: every kind it supports renders."""
-    from adaptive_kernel.teachers import TEACHERS
+    from adaptive_kernel.registry import THEORIES
 
-    if "cubic" not in TEACHERS:
+    if "cubic" not in THEORIES:
         pytest.skip("cubic teacher not registered")
     f = tmp_path / "c.h5"
     r = run(["scan", "--teacher", "cubic", "--method", "saddle", "--sigma2", "0.3:0.1:11", "-o", str(f), "-q"])

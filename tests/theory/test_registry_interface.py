@@ -6,7 +6,7 @@ declared option is refused with one line naming it), the task it describes is bu
 its parameters, a tiny scan of its ``example`` runs and round-trips through
 ``adaptive_kernel.load``, ``phasesim scan --teacher NAME`` with the example options works,
 and every option it declares appears in ``--help`` (and is refused for the other theories).
-Plot kinds are drawn per theory in ``tests/test_plotting.py``.
+Plot kinds are drawn per theory in ``tests/results/test_plotting.py``.
 """
 import math
 

@@ -3,11 +3,9 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from adaptive_kernel import load
-from adaptive_kernel.cli import main
-from adaptive_kernel.teachers import get_teacher
+from adaptive_kernel.registry import get_teacher
 
 
 @pytest.mark.parametrize("args, words", [
@@ -25,9 +23,9 @@ from adaptive_kernel.teachers import get_teacher
     (["--eps", "nan"], ["eps", "nan"]),
     (["--P", "7"], ["--p", "do not apply", "cubic"]),
 ])
-def test_bad_input_exit_code_2(tmp_path, args, words):
+def test_bad_input_exit_code_2(tmp_path, phasesim, args, words):
     out = str(tmp_path / "x.h5")
-    r = CliRunner().invoke(main, ["scan", "--teacher", "cubic", "-q", "-o", out] + args)
+    r = phasesim(["scan", "--teacher", "cubic", "-q", "-o", out] + args)
     assert r.exit_code == 2, r.output
     err = [line for line in r.output.splitlines() if line.startswith("Error:")]
     assert len(err) == 1  # one clear line, no traceback
@@ -36,19 +34,19 @@ def test_bad_input_exit_code_2(tmp_path, args, words):
         assert w.lower() in err[0].lower(), (w, err[0])
 
 
-def test_eps_zero_is_allowed(tmp_path):
+def test_eps_zero_is_allowed(tmp_path, phasesim):
     out = str(tmp_path / "e0.h5")
-    r = CliRunner().invoke(main, ["scan", "--teacher", "cubic", "-q", "--eps", "0", "--sigma2", "0.3:0.1:3", "-o", out])
+    r = phasesim(["scan", "--teacher", "cubic", "-q", "--eps", "0", "--sigma2", "0.3:0.1:3", "-o", out])
     assert r.exit_code == 0, r.output
     res = load(out)
     assert np.all(np.isnan(res.scan["cubic_learned"]))
 
 
 @pytest.mark.parametrize("method", ["quadrature", "saddle"])
-def test_hdf5_round_trip(tmp_path, method):
+def test_hdf5_round_trip(tmp_path, phasesim, method):
     out = str(tmp_path / f"cubic_{method}.h5")
-    r = CliRunner().invoke(main, ["scan", "--teacher", "cubic", "-q", "--method", method,
-                                  "--sigma2", "0.2:0.1:11", "--beta", "2", "-o", out])
+    r = phasesim(["scan", "--teacher", "cubic", "-q", "--method", method,
+                  "--sigma2", "0.2:0.1:11", "--beta", "2", "-o", out])
     assert r.exit_code == 0, r.output
     assert "sigma2_gmfl1" in r.output and "u_c" in r.output
     res = load(out)
@@ -80,8 +78,8 @@ def test_hdf5_round_trip(tmp_path, method):
     assert np.max(np.abs(x - t.fixed_point_map(x, p, res.sigma2[3]))) <= 1e-10
 
 
-def test_default_output_refuses_overwrite(tmp_path):
+def test_default_output_refuses_overwrite(tmp_path, phasesim):
     out = tmp_path / "o.h5"
     out.write_bytes(b"")
-    r = CliRunner().invoke(main, ["scan", "--teacher", "cubic", "-q", "--sigma2", "0.2", "-o", str(out)])
+    r = phasesim(["scan", "--teacher", "cubic", "-q", "--sigma2", "0.2", "-o", str(out)])
     assert r.exit_code == 2 and "--overwrite" in r.output

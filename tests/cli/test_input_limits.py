@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from adaptive_kernel import limits
 from adaptive_kernel.cli import main
 from adaptive_kernel.errors import ParameterError
-from adaptive_kernel.teachers import get_teacher
+from adaptive_kernel.registry import get_teacher
 
 CUBIC = ["--teacher", "cubic", "--N", "8", "--d", "4", "--n", "30", "--sigma-a2", "0.05",
          "--alpha", "1", "--beta", "1", "--n-test", "20"]

@@ -8,7 +8,7 @@ import pytest
 from scipy.special import erf
 
 from adaptive_kernel import reference as R
-from adaptive_kernel.teachers import get_teacher
+from adaptive_kernel.registry import get_teacher
 from simulations import diagnostics as D
 from simulations.langevin import LangevinConfig, run_langevin
 from simulations.models import CubicNetwork, ModAddNetwork, dynamics_rng

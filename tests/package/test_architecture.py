@@ -7,9 +7,7 @@ inside functions as well as at module level.
 import ast
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("adaptive_kernel", "simulations")
 
 

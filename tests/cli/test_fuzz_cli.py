@@ -132,7 +132,7 @@ def template(tmp_path_factory):
     shutil.copy(root / "langevin.h5", root / "ro" / "langevin.h5")
     (root / "ro" / "keep.txt").write_text("must survive\n")
     # an unfinished run with other settings (3 seeds instead of 2) left other.h5.ckpt
-    from adaptive_kernel.teachers import get_teacher
+    from adaptive_kernel.registry import get_teacher
     from simulations.backends import HDFBackend
     from simulations.langevin import LangevinConfig, run_langevin
 

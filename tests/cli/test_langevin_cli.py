@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from adaptive_kernel.cli import main
-from adaptive_kernel.teachers import get_teacher
+from adaptive_kernel.registry import get_teacher
 from simulations.backends import HDFBackend, MemoryBackend
 from simulations.langevin import LangevinConfig, merge_states, run_langevin, split_state
 
