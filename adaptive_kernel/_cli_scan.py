@@ -44,11 +44,18 @@ def _output_help() -> str:
                    "eps=-0.6:-0.1:6 for cubic; or NAME=V1,V2,...): one sigma2 scan per value, written "
                    "as a 2-D phase diagram (draw it with 'phasesim plot FILE --kind phase'). "
                    "Default output data/<teacher>_phase_<NAME>.h5.")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="With --vary: local worker processes, one row (value of NAME) each at a time; "
+                   "capped at the CPUs and the rows. Results do not depend on it. Without --vary a "
+                   "value > 1 is a usage error (one sigma2 scan is sequential continuation).")
+@click.option("--scheduler", type=str, default=None, metavar="ADDRESS",
+              help="With --vary: compute the rows on an existing Dask cluster, given by its scheduler "
+                   "address (tcp://host:port) or scheduler file (JSON). Not with --jobs > 1.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help=_output_help())
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no table.")
 @usage_errors
-def scan_cmd(teacher, output, overwrite, quiet, sigma2, vary, **physics):
+def scan_cmd(teacher, output, overwrite, quiet, sigma2, vary, jobs, scheduler, **physics):
     """Phase scan in sigma2: solve the self-consistency at every noise value (downward and
     upward continuation), classify GFL / GMFL-I / GMFL-II, locate the boundaries by
     bisection and write an HDF5 file.
@@ -60,6 +67,15 @@ def scan_cmd(teacher, output, overwrite, quiet, sigma2, vary, **physics):
     from .solver import scan
     from .validation import grid_size, parse_grid
 
+    if jobs < 1:
+        raise click.UsageError(f"--jobs must be >= 1; got {jobs}")
+    if vary is None and (jobs > 1 or scheduler is not None):
+        opt = f"--jobs {jobs}" if jobs > 1 else "--scheduler"
+        raise click.UsageError(f"{opt} needs --vary: the rows of a 2-D scan are the independent "
+                               f"units; a single sigma2 scan runs in one process")
+    if scheduler is not None and jobs > 1:
+        raise click.UsageError(f"--scheduler and --jobs {jobs} cannot be combined: the Dask "
+                               f"cluster's workers set the parallelism (drop --jobs)")
     t = registry.get_theory(teacher)
     params = theory_params(t, physics, "scan")
     given = {k for k, v in physics.items() if v is not None}
@@ -70,7 +86,8 @@ def scan_cmd(teacher, output, overwrite, quiet, sigma2, vary, **physics):
     if (grid <= 0).any():
         raise click.UsageError(f"sigma2 must be > 0; got grid {sigma2!r}")
     if vary is not None:  # 2-D phase diagram (adaptive_kernel.phase_diagram)
-        return scan_vary(t, params, given, vary, grid, output, overwrite, quiet, DATA_DIR, command_line())
+        return scan_vary(t, params, given, vary, grid, output, overwrite, quiet, DATA_DIR, command_line(),
+                         jobs=jobs, scheduler=scheduler)
     t.check_sigma2(params, grid)  # the noise range the numerics resolve (one line, exit 2)
     out = output if output is not None else os.path.join(DATA_DIR, t.default_output)
     check_output(out, overwrite)  # before the computation: refuse a location that cannot be written
@@ -92,10 +109,16 @@ def scan_cmd(teacher, output, overwrite, quiet, sigma2, vary, **physics):
     click.echo(f"wrote {out}")
 
 
-def scan_vary(teacher, params, given, vary, grid, output, overwrite, quiet, data_dir, command):
+def scan_vary(teacher, params, given, vary, grid, output, overwrite, quiet, data_dir, command,
+              jobs=1, scheduler=None):
     """Body of ``phasesim scan --vary NAME=START:STOP:NUM`` (called from :func:`scan_cmd`):
-    one sigma2 scan per value of NAME, written as a 2-D phase diagram."""
+    one sigma2 scan per value of NAME, written as a 2-D phase diagram. The rows are
+    independent units, computed by the runner of ``jobs`` / ``scheduler``
+    (:func:`adaptive_kernel.runner.make_runner`; a capped ``jobs`` is said in one line on
+    stderr)."""
+    from .errors import PhasesimError
     from .phase_diagram import default_output, parse_vary, scan_grid
+    from .runner import make_runner
 
     name, values = parse_vary(vary, teacher)
     if name in given:
@@ -105,12 +128,18 @@ def scan_vary(teacher, params, given, vary, grid, output, overwrite, quiet, data
     for v in values:  # validate every value before the first scan
         teacher.make_params(**{**params, name: v.item()})
     npts = 2 * len(grid) * len(values)
-    if quiet:
-        diag = scan_grid(teacher, params, name, values, grid)
-    else:
-        with click.progressbar(length=npts, label=f"{teacher.name}: {len(values)} x {len(grid)} points x 2 sweeps",
-                               file=sys.stderr) as bar:
-            diag = scan_grid(teacher, params, name, values, grid, progress=bar.update)
+    try:
+        runner = make_runner(jobs, scheduler, n_units=len(values),
+                             report=lambda line: click.echo(line, err=True))
+    except PhasesimError as exc:
+        raise click.UsageError(str(exc)) from None
+    with runner:
+        if quiet:
+            diag = scan_grid(teacher, params, name, values, grid, runner=runner)
+        else:
+            with click.progressbar(length=npts, label=f"{teacher.name}: {len(values)} x {len(grid)} points x 2 sweeps",
+                                   file=sys.stderr) as bar:
+                diag = scan_grid(teacher, params, name, values, grid, progress=bar.update, runner=runner)
     diag.to_hdf5(out, overwrite=overwrite, command=command)
     click.echo(diag.summary())
     n_bad = int(np.size(diag.data["converged"]) - np.sum(diag.data["converged"]))

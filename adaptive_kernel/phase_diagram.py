@@ -264,7 +264,19 @@ def parse_vary(text: str, teacher):
     return name, values
 
 
-def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=None, **scan_kw):
+def scan_row(teacher, params: dict, sigma2_values, scan_kw: dict):
+    """One row of :func:`scan_grid`: the sigma2 scan at one value of the varied parameter.
+
+    A pure, module-level function (picklable): the unit of work that a runner
+    (:mod:`adaptive_kernel.runner`) sends to a worker process or a Dask worker.
+    """
+    from .solver import scan
+
+    return scan(teacher, params, np.asarray(sigma2_values, float), **dict(scan_kw))
+
+
+def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=None, runner=None,
+              **scan_kw):
     """Phase scan in sigma2 for every value of the parameter ``name``.
 
     Parameters
@@ -279,7 +291,12 @@ def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=
     sigma2_values : array_like
         Noise grid, shared by every scan.
     progress : callable, optional
-        Forwarded to :func:`adaptive_kernel.solver.scan` (two calls per sigma2 point).
+        Called with a number of solved points: forwarded to :func:`adaptive_kernel.solver.scan`
+        (two per sigma2 point) in a serial run; with a parallel ``runner``, called with
+        ``2 * len(sigma2_values)`` in this process as each row completes on a worker.
+    runner : adaptive_kernel.runner.Runner, optional
+        Computes the rows (:func:`scan_row`, one unit per value of ``name``; not closed
+        here). Default: serially, in this process. The result is identical either way.
     **scan_kw
         Forwarded to :func:`~adaptive_kernel.solver.scan` (``tol``, ``boundary_tol``).
 
@@ -303,9 +320,22 @@ def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=
     check_scan_size(teacher, all_params[0], len(sigma2), n_rows=len(all_params), vary=name)
     for p in all_params:
         teacher.check_sigma2(p, sigma2)
-    results = []
-    for p in all_params:
-        results.append(scan(teacher, p, sigma2, progress=progress, **scan_kw))
+    from .runner import SerialRunner
+
+    if runner is None or isinstance(runner, SerialRunner):
+        results = [scan(teacher, p, sigma2, progress=progress, **scan_kw) for p in all_params]
+    else:
+        per_row = 2 * len(sigma2)
+        last = [0]
+
+        def rows_done(n_done, n_total):
+            if progress is not None and n_done > last[0]:
+                progress(per_row * (n_done - last[0]))
+            last[0] = n_done
+
+        keys = [(name, i) for i in range(len(all_params))]
+        results = runner.starmap(scan_row, [(teacher, p, sigma2, scan_kw) for p in all_params],
+                                 keys=keys, progress=rows_done)
     keys = [k for k, v in results[0].scan.items() if np.asarray(v).dtype.kind == "f"]
     data = {k: np.vstack([np.asarray(r.scan[k], float) for r in results]) for k in keys}
     data["phase"] = np.vstack([np.asarray(r.scan["phase"], np.int8) for r in results])
@@ -329,5 +359,5 @@ def default_output(teacher, name: str) -> str:
     return f"{teacher.name}_phase_{name}.h5"
 
 
-__all__ = ["PhaseDiagram", "scan_grid", "parse_vary", "load_phase_diagram", "variable_parameters",
+__all__ = ["PhaseDiagram", "scan_grid", "scan_row", "parse_vary", "load_phase_diagram", "variable_parameters",
            "BOUNDARY_NAMES"]

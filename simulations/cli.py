@@ -80,8 +80,12 @@ def _langevin_params(theory, params: dict) -> dict:
                    "(and data set for cubic).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed of every stream.")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Worker processes (sigma2 points / member blocks in parallel); results do not "
-                   "depend on it.")
+              help="Local worker processes (sigma2 points / member blocks in parallel); capped at "
+                   "the CPUs and the units of work. Results do not depend on it.")
+@click.option("--scheduler", type=str, default=None, metavar="ADDRESS",
+              help="Run the units on an existing Dask cluster: its scheduler address "
+                   "(tcp://host:port) or scheduler file (JSON). Not with --jobs > 1. Results are "
+                   "identical to a serial run.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--n-test", "n_test", type=int, default=1000, show_default=True,
               help="[cubic] Fresh test points per seed.")
@@ -96,7 +100,7 @@ def _langevin_params(theory, params: dict) -> dict:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no table.")
 @usage_errors
 def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, no_adapt, seeds, seed, jobs,
-                 dtype, n_test, time_blocks, checkpoint_every, output, overwrite, resume, quiet, **physics):
+                 scheduler, dtype, n_test, time_blocks, checkpoint_every, output, overwrite, resume, quiet, **physics):
     """Sample Langevin-trained networks at equilibrium (posterior exp(-U), temperature 1) and
     compare them with the adaptive-kernel theory at the same parameters.
 
@@ -122,6 +126,9 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
             raise click.UsageError(f"sigma2 must be > 0; got {sigma2!r}")
         if jobs < 1:
             raise click.UsageError(f"--jobs must be >= 1; got {jobs}")
+        if scheduler is not None and jobs > 1:
+            raise click.UsageError(f"--scheduler and --jobs {jobs} cannot be combined: the Dask "
+                                   f"cluster's workers set the parallelism (drop --jobs)")
         if checkpoint_every < 1:
             raise click.UsageError(f"--checkpoint-every must be >= 1; got {checkpoint_every}")
         config = LangevinConfig(teacher, params, list(grid), steps=steps, burn_in=burn_in, thin=thin,
@@ -161,15 +168,27 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
             raise click.UsageError(str(exc)) from None
         done = loaded[1] if loaded else 0
         click.echo(f"resuming from step {done} of {total} (checkpoint {ckpt})")
+    from adaptive_kernel.runner import UnitError, make_runner
+
+    try:  # jobs is already capped (the note above): make_runner does not cap it again
+        runner = make_runner(jobs, scheduler, report=None)
+    except PhasesimError as exc:
+        raise click.UsageError(_one_line(exc)) from None
     try:
-        if quiet:
-            res = run_langevin(config, backend, resume=resume, jobs=jobs, checkpoint_every=checkpoint_every)
-        else:
-            with click.progressbar(length=total, label=f"{teacher}: {len(grid)} sigma2 x {seeds} seeds",
-                                   file=sys.stderr) as bar:
-                bar.update(done)
-                res = run_langevin(config, backend, resume=resume, jobs=jobs,
-                                   checkpoint_every=checkpoint_every, progress=bar.update)
+        with runner:
+            if quiet:
+                res = run_langevin(config, backend, resume=resume, checkpoint_every=checkpoint_every,
+                                   runner=runner)
+            else:
+                # completed units (sigma2 x member block x segment) across all workers
+                with click.progressbar(length=1, label=f"{teacher}: {len(grid)} sigma2 x {seeds} seeds",
+                                       file=sys.stderr) as bar:
+                    def show(n_done, n_total):
+                        bar.length = max(1, n_total)
+                        bar.update(n_done - bar.pos)
+
+                    res = run_langevin(config, backend, resume=resume, checkpoint_every=checkpoint_every,
+                                       runner=runner, unit_progress=show)
     except DivergenceError as exc:
         backend.discard()
         raise click.ClickException(str(exc) + " (nothing was written)") from None
@@ -177,6 +196,8 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
         interrupted(f"interrupted; {_kept(backend, total)}")
     except WriteError as exc:  # disk full, quota, ... while writing a checkpoint: exit code 1
         raise click.ClickException(f"{_one_line(exc)}; {_kept(backend, total, exc)}") from None
+    except UnitError as exc:  # a unit failed on a worker: exit code 1, the checkpoint is kept
+        raise click.ClickException(f"{_one_line(exc)}; {_kept(backend, total)}") from None
     except PhasesimError as exc:
         raise click.UsageError(_one_line(exc)) from None
     try:

@@ -97,7 +97,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -345,8 +344,15 @@ def _batches(config: LangevinConfig, jobs: int):
 # the run
 # ---------------------------------------------------------------------------------------
 def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, jobs: int = 1,
-                 checkpoint_every: int = 1000, progress=None, stop_after_segments: int | None = None):
+                 checkpoint_every: int = 1000, progress=None, stop_after_segments: int | None = None,
+                 runner=None, unit_progress=None):
     """Run (or continue) the ensemble at every sigma2 and return a :class:`LangevinResult`.
+
+    The units of work are the (sigma2, block of members) batches of each segment of
+    ``checkpoint_every`` steps (:func:`_advance_task`, a pure function of its arguments:
+    every member's RNG stream is seeded from (seed, member, sigma2 index)); they are mapped
+    through ``runner`` (:mod:`adaptive_kernel.runner`), so the same code runs serially, on
+    local processes or on a Dask cluster, with bit-for-bit the same result.
 
     Parameters
     ----------
@@ -356,9 +362,10 @@ def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, job
     resume : bool
         Continue from the backend's last checkpoint (its configuration must match).
     jobs : int
-        Worker processes; batches of (sigma2, members) run in parallel. The result does not
-        depend on ``jobs``. Capped at the CPUs available and at the units of work
-        (sigma2 points x members), see :func:`adaptive_kernel.limits.cap_jobs`.
+        Local worker processes, used when ``runner`` is not given (a
+        :class:`~adaptive_kernel.runner.ProcessRunner` is started and closed here). Capped
+        at the CPUs available and at the units of work (sigma2 points x members), see
+        :func:`adaptive_kernel.limits.cap_jobs`. The result does not depend on it.
     checkpoint_every : int
         Steps between checkpoints.
     progress : callable, optional
@@ -366,7 +373,15 @@ def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, job
     stop_after_segments : int, optional
         Stop (raising :class:`KeyboardInterrupt`) after this many segments: simulates a
         killed run (tests).
+    runner : adaptive_kernel.runner.Runner, optional
+        Computes the batches (not closed here). Its ``workers`` set how finely the members
+        are split into blocks; the result does not depend on it.
+    unit_progress : callable, optional
+        ``unit_progress(n_done, n_total)``: units (batches x segments) of the whole run
+        completed so far, across all workers; called in this process after each unit.
     """
+    from adaptive_kernel.runner import SerialRunner, UnitError, make_runner
+
     backend = backend if backend is not None else MemoryBackend()
     meta = config.to_meta()
     t0 = time.perf_counter()
@@ -387,23 +402,41 @@ def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, job
         it, states, wall0 = 0, None, 0.0
     if checkpoint_every < 1:
         raise ParameterError(f"checkpoint-every must be >= 1; got {checkpoint_every}")
-    from adaptive_kernel.limits import cap_jobs
+    own = None
+    if runner is None:
+        from adaptive_kernel.limits import cap_jobs
 
-    jobs = cap_jobs(max(1, int(jobs)), len(config.sigma2) * config.seeds)[0]  # CPUs, units of work
-    batches = _batches(config, jobs)
-    pool = _make_pool(jobs) if jobs > 1 and len(batches) > 1 else None
+        jobs = cap_jobs(max(1, int(jobs)), len(config.sigma2) * config.seeds)[0]  # CPUs, units of work
+        runner = own = make_runner(jobs, report=None) if jobs > 1 else SerialRunner()
+    batches = _batches(config, max(1, int(getattr(runner, "workers", 1))))
+    n_seg_total = -(-config.steps // checkpoint_every)
+    seg0 = -(-it // checkpoint_every)
+    total_units = n_seg_total * len(batches)
+    done_before = [min(seg0, n_seg_total) * len(batches)]
     segments = 0
     try:
+        if unit_progress is not None:
+            unit_progress(done_before[0], total_units)
         while it < config.steps:
             n = min(checkpoint_every, config.steps - it)
-            args = []
+            seg = -(-it // checkpoint_every)
+            args, keys = [], []
             for isig, members in batches:
                 st = None if states is None else [states[_unit_id(isig, m)] for m in members]
                 args.append((meta, isig, members, st, n))
-            if pool is None:
-                results = [_advance_task(*a) for a in args]
-            else:
-                results = list(pool.map(_advance_task, *zip(*args)))
+                keys.append(("sigma2", isig, "members", members[0], members[-1] + 1, "segment", seg))
+
+            def _unit_done(k, _total, _base=done_before[0]):
+                if unit_progress is not None and k > 0:  # not the start call of each segment
+                    unit_progress(_base + k, total_units)
+
+            try:
+                results = runner.starmap(_advance_task, args, keys=keys, progress=_unit_done)
+            except UnitError as exc:
+                if isinstance(exc.__cause__, DivergenceError):  # its own message names the point
+                    raise exc.__cause__ from None
+                raise
+            done_before[0] += len(batches)
             new = {}
             for (isig, members), res in zip(batches, results):
                 for m, st in zip(members, res):
@@ -417,34 +450,10 @@ def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, job
             if stop_after_segments is not None and segments >= stop_after_segments and it < config.steps:
                 raise KeyboardInterrupt("stopped after %d segment(s)" % segments)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if own is not None:
+            own.close()
     wall = time.perf_counter() - t0 + wall0
     return LangevinResult.from_states(config, states, wall_time=wall)
-
-
-def _make_pool(jobs):
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ._blas import default_threads
-
-    per = max(1, default_threads() // jobs)
-    saved = {k: os.environ.get(k) for k in ("PHASESIM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-                                             "OPENBLAS_NUM_THREADS")}
-    for k in saved:
-        os.environ[k] = str(per)
-    try:
-        pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
-        # start the workers now, while the environment is set
-        list(pool.map(int, range(jobs)))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return pool
 
 
 # ---------------------------------------------------------------------------------------

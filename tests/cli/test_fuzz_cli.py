@@ -808,6 +808,10 @@ def test_fuzz(case, work, monkeypatch):
         return real_start(self)
 
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", start)
+    # the stand-in pool runs "worker" code in this process: a worker's thread budget must not
+    # be applied to the test process itself
+    from adaptive_kernel import runner as _runner
+    monkeypatch.setattr(_runner, "_apply_thread_limit", lambda threads: None)
     if case.no_compute:
         count_compute(monkeypatch, hooks)
     if case.fault is not None:
