@@ -96,3 +96,8 @@ def thread_report(key=None):
 def die(key, n):
     """Kill the worker process, every time."""
     os._exit(3)
+
+
+def recurse_forever(key, depth=0):
+    """Fails with a RecursionError (a traceback thousands of frames deep)."""
+    return recurse_forever(key, depth + 1)

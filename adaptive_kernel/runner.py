@@ -329,9 +329,21 @@ def _apply_thread_limit(threads):
 
 
 def _execute(fn, args, threads):
-    """Run one unit in a worker, with the worker's thread budget applied."""
+    """Run one unit in a worker, with the worker's thread budget applied.
+
+    A unit's exception is re-raised here with a fresh, shallow traceback and no chained
+    exceptions: only its type and message travel back. (The traceback of, e.g., a
+    RecursionError is thousands of frames deep; Dask's client cannot rebuild it and then never
+    resolves the unit's future, so the driver would wait for ever.)
+    """
     _apply_thread_limit(threads)
-    return fn(*args)
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - re-raised below, outside the handler
+        failed = exc
+    failed.__cause__ = None
+    failed.__context__ = None
+    raise failed.with_traceback(None)
 
 
 def _restore_env(saved):

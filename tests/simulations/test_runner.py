@@ -404,3 +404,16 @@ def test_thread_budget():
     assert thread_budget(3, cpus=8) == 2
     assert thread_budget(16, cpus=8) == 1
     assert thread_budget(1) == rn.usable_cpus() >= 1
+
+
+@pytest.mark.parametrize("runner", RUNNERS, indirect=True)
+def test_a_unit_with_a_deep_traceback_fails_cleanly(runner):
+    """A RecursionError's traceback is thousands of frames deep: Dask's client could not
+    rebuild it and never resolved the future (the driver hung). It must be one UnitError."""
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(UnitError, match="RecursionError") as ei:
+        run_units([Unit(("deep", 0), rt.recurse_forever, (("deep", 0),))], runner)
+    assert "\n" not in str(ei.value)
+    assert time.perf_counter() - t0 < 30
