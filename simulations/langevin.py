@@ -435,6 +435,12 @@ def run_langevin(config: LangevinConfig, backend=None, resume: bool = False, job
             except UnitError as exc:
                 if isinstance(exc.__cause__, DivergenceError):  # its own message names the point
                     raise exc.__cause__ from None
+                key = exc.key
+                if isinstance(key, tuple) and len(key) == 7:  # name the unit's parameters
+                    isig, lo, hi = key[1], key[3], key[4]
+                    where = (f"sigma2 = {config.sigma2[isig]:g}, members {lo}..{hi - 1}, "
+                             f"steps {it + 1}..{it + n}")
+                    raise UnitError(key, exc.error_type, f"{exc.error_message} ({where})") from exc
                 raise
             done_before[0] += len(batches)
             new = {}

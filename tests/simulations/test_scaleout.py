@@ -155,3 +155,28 @@ def test_scan_jobs_without_vary_refused(tmp_path):
                                   "--jobs", "2", "-o", str(tmp_path / "x.h5")])
     assert r.exit_code == 2 and "--jobs 2 needs --vary" in r.output
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_failing_unit_names_its_parameters_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    """A unit that raises stops the run with one line naming the unit's sigma2, members and
+    steps (exit code 1); nothing is written at the output and the last checkpoint is kept."""
+    from simulations import langevin
+
+    real = langevin._advance_task
+    calls = {"n": 0}
+
+    def flaky(meta, isig, members, states, n):
+        calls["n"] += 1
+        if states is not None and isig == 1:  # the second segment of the second sigma2
+            raise ValueError("boom")
+        return real(meta, isig, members, states, n)
+
+    monkeypatch.setattr(langevin, "_advance_task", flaky)
+    out = tmp_path / "f.h5"
+    r = CliRunner().invoke(main, LANGEVIN + ["-q", "-o", str(out)])
+    assert r.exit_code == 1, r.output
+    err = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and "Traceback" not in r.output
+    assert "ValueError: boom" in err[0] and "sigma2 = 0.1" in err[0] and "members 0..1" in err[0]
+    assert not out.exists()
+    assert (tmp_path / "f.h5.ckpt").exists()
