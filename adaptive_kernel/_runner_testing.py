@@ -1,11 +1,16 @@
-"""Unit functions for the tests of :mod:`adaptive_kernel.runner` (not part of the API).
+"""Unit functions and helpers for the tests of :mod:`adaptive_kernel.runner` and of the
+scale-out of the commands (not part of the API).
 
-They live in the package, not in ``tests/``, because worker processes must import them by
+The unit functions live in the package, not in ``tests/``, because worker processes must import them by
 reference: ``tests/`` is not a package, and the separately started ``dask worker``
 processes do not have it on their path.
 """
 import glob
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -101,3 +106,76 @@ def die(key, n):
 def recurse_forever(key, depth=0):
     """Fails with a RecursionError (a traceback thousands of frames deep)."""
     return recurse_forever(key, depth + 1)
+
+
+
+# ---------------------------------------------------------------------------------------
+# helpers of the scale-out tests (driver side)
+# ---------------------------------------------------------------------------------------
+#: root attributes that differ between runs of the same computation
+VOLATILE_ATTRS = ("created", "command", "host", "wall")
+#: HDF5 object references of dimension scales (compared through the datasets they name)
+REFERENCE_ATTRS = ("DIMENSION_LIST", "REFERENCE_LIST")
+
+
+def file_contents(path):
+    """{name: array} of every dataset and {name + "@": attrs} of every object of an HDF5
+    file, volatile and reference attributes left out."""
+    import h5py
+
+    out = {}
+
+    def attrs(obj):
+        return {k: v for k, v in obj.attrs.items()
+                if not any(w in k for w in VOLATILE_ATTRS) and k not in REFERENCE_ATTRS}
+
+    with h5py.File(path, "r") as f:
+        out["/@"] = attrs(f)
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+            out[name + "@"] = attrs(obj)
+
+        f.visititems(visit)
+    return out
+
+
+def assert_same_file(a, b):
+    """Every dataset and attribute of two HDF5 files equal bit for bit (NaN == NaN)."""
+    ca, cb = file_contents(a), file_contents(b)
+    assert sorted(ca) == sorted(cb)
+    for k in ca:
+        x, y = ca[k], cb[k]
+        if k.endswith("@"):
+            assert sorted(x) == sorted(y), k
+            for n in x:
+                assert np.array_equal(np.asarray(x[n]), np.asarray(y[n]),
+                                      equal_nan=np.asarray(x[n]).dtype.kind in "fc"), (k, n)
+        else:
+            x, y = np.asarray(x), np.asarray(y)
+            assert x.dtype == y.dtype and x.shape == y.shape, k
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"), k
+
+
+def dask_command():
+    """The ``dask`` command of this environment as an argv prefix, or None."""
+    exe = os.path.join(os.path.dirname(sys.executable), "dask")
+    if os.path.exists(exe):
+        return [exe]
+    return [shutil.which("dask")] if shutil.which("dask") else None
+
+
+def stop_processes(procs):
+    """Terminate processes started with ``start_new_session=True`` (SIGKILL to their process
+    group after 15 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + 15
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)

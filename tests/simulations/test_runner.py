@@ -9,10 +9,7 @@ them by reference, and ``tests/`` is not a package (nor on the separate workers'
 import json
 import os
 import pickle
-import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -62,29 +59,11 @@ def local_dask():
         yield r
 
 
-def _dask_command():
-    exe = os.path.join(os.path.dirname(sys.executable), "dask")
-    return [exe] if os.path.exists(exe) else ([shutil.which("dask")] if shutil.which("dask") else None)
-
-
-def _stop(procs):
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    deadline = time.monotonic() + 15
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)  # our own process group (start_new_session)
-            p.wait(5)
-
-
 @pytest.fixture(scope="module")
 def external_cluster(tmp_path_factory):
     """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (a free port chosen
     by the scheduler, published in its scheduler file); yields the scheduler file."""
-    cmd = _dask_command()
+    cmd = rt.dask_command()
     if cmd is None:
         pytest.skip("the dask command is not installed")
     tmp = tmp_path_factory.mktemp("dask")
@@ -117,8 +96,8 @@ def external_cluster(tmp_path_factory):
                 pytest.skip(f"two dask workers did not start: {exc}")
         yield sched_file
     finally:
-        _stop(procs[1:])
-        _stop(procs[:1])
+        rt.stop_processes(procs[1:])
+        rt.stop_processes(procs[:1])
         for log in logs:
             log.close()
 

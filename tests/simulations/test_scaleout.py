@@ -6,13 +6,15 @@ change the result.
 """
 from __future__ import annotations
 
-import h5py
+import os
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from adaptive_kernel._runner_testing import assert_same_file
 from adaptive_kernel.cli import main
-from adaptive_kernel.runner import SerialRunner
+from adaptive_kernel.runner import THREAD_ENV_VARS, SerialRunner
 
 distributed = pytest.importorskip("distributed")
 
@@ -21,19 +23,30 @@ LANGEVIN = ["langevin", *MODADD, "--sigma2", "0.3:0.1:2", "--seeds", "2", "--ste
             "--burn-in", "20", "--thin", "2", "--checkpoint-every", "20", "-q"]
 SCAN = ["scan", "--teacher", "modadd", "--P", "7", "--sigma2", "0.3:0.1:3",
         "--vary", "gamma=1e-4,2e-4,3e-4", "-q"]
-# root attributes that differ between runs of the same computation
-_VOLATILE = ("created", "command", "host", "wall")
-# HDF5 object references of dimension scales (compared through the datasets they name)
-_REFERENCES = ("DIMENSION_LIST", "REFERENCE_LIST")
 
 
 @pytest.fixture(scope="module")
 def cluster():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as c:
-        yield c
+    # Dask's nanny writes the workers' thread variables into this process's environment when
+    # it spawns them: put ours back once the workers are up and after the cluster closes
+    saved = {k: os.environ.get(k) for k in THREAD_ENV_VARS}
+
+    def restore():
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as c:
+            restore()
+            yield c
+    finally:
+        restore()
 
 
 def _invoke(args):
@@ -42,39 +55,7 @@ def _invoke(args):
     return r
 
 
-def _contents(path):
-    """{name: array or attrs} of every dataset and group (volatile attributes left out)."""
-    out = {}
 
-    def attrs(obj):
-        return {k: v for k, v in obj.attrs.items() if not any(w in k for w in _VOLATILE) and k not in _REFERENCES}
-
-    with h5py.File(path, "r") as f:
-        out["/@"] = attrs(f)
-
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-            out[name + "@"] = attrs(obj)
-
-        f.visititems(visit)
-    return out
-
-
-def _assert_same_file(a, b):
-    ca, cb = _contents(a), _contents(b)
-    assert sorted(ca) == sorted(cb)
-    for k in ca:
-        x, y = ca[k], cb[k]
-        if k.endswith("@"):
-            assert sorted(x) == sorted(y), k
-            for n in x:
-                assert np.array_equal(np.asarray(x[n]), np.asarray(y[n]),
-                                      equal_nan=np.asarray(x[n]).dtype.kind in "fc"), (k, n)
-        else:
-            x, y = np.asarray(x), np.asarray(y)
-            assert x.dtype == y.dtype and x.shape == y.shape, k
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"), k
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +68,10 @@ def langevin_serial(tmp_path_factory):
 def test_langevin_jobs_and_dask_identical(langevin_serial, cluster, tmp_path):
     jobs2 = str(tmp_path / "jobs2.h5")
     _invoke([*LANGEVIN, "--jobs", "2", "-o", jobs2])
-    _assert_same_file(langevin_serial, jobs2)
+    assert_same_file(langevin_serial, jobs2)
     dask = str(tmp_path / "dask.h5")
     _invoke([*LANGEVIN, "--scheduler", cluster.scheduler_address, "-o", dask])
-    _assert_same_file(langevin_serial, dask)
+    assert_same_file(langevin_serial, dask)
 
 
 def test_langevin_member_blocks_do_not_change_the_result():
@@ -137,7 +118,7 @@ def test_langevin_resume_after_kill_identical(langevin_serial, tmp_path, monkeyp
     r = _invoke([*LANGEVIN, "--resume", "-o", out])
     assert "resuming from step 20 of 60" in r.output
     assert calls == [20] * 4  # 2 segments x 2 batches: the finished segment is not rerun
-    _assert_same_file(langevin_serial, out)
+    assert_same_file(langevin_serial, out)
 
 
 def test_scan_vary_jobs_and_dask_identical(cluster, tmp_path):
@@ -146,8 +127,8 @@ def test_scan_vary_jobs_and_dask_identical(cluster, tmp_path):
                         ("dask", ["--scheduler", cluster.scheduler_address])):
         paths[name] = str(tmp_path / f"{name}.h5")
         _invoke([*SCAN, *extra, "-o", paths[name]])
-    _assert_same_file(paths["serial"], paths["jobs2"])
-    _assert_same_file(paths["serial"], paths["dask"])
+    assert_same_file(paths["serial"], paths["jobs2"])
+    assert_same_file(paths["serial"], paths["dask"])
 
 
 def test_scan_jobs_without_vary_refused(tmp_path):

@@ -13,18 +13,15 @@ so the workers call the wrapper.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 
-import h5py
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from adaptive_kernel._runner_testing import assert_same_file, dask_command, stop_processes
 from adaptive_kernel.cli import main
 
 distributed = pytest.importorskip("distributed")
@@ -34,10 +31,6 @@ LANGEVIN = ["langevin", *MODADD, "--sigma2", "0.3:0.1:2", "--seeds", "2", "--ste
             "--burn-in", "20", "--thin", "2", "--checkpoint-every", "20", "-q"]
 SCAN = ["scan", "--teacher", "modadd", "--P", "7", "--sigma2", "0.3:0.1:3",
         "--vary", "gamma=1e-4,2e-4,3e-4", "-q"]
-# root attributes that differ between runs of the same computation
-_VOLATILE = ("created", "command", "host", "wall")
-# HDF5 object references of dimension scales (compared through the datasets they name)
-_REFERENCES = ("DIMENSION_LIST", "REFERENCE_LIST")
 
 _PRELOAD = '''
 """Test preload: makes one armed Langevin unit sleep so that the test can kill its worker."""
@@ -74,66 +67,15 @@ def _invoke(args):
     return r
 
 
-# -- comparison helper, copied from test_scaleout.py (tests/ is not a package) ----------
-def _contents(path):
-    """{name: array or attrs} of every dataset and group (volatile attributes left out)."""
-    out = {}
 
-    def attrs(obj):
-        return {k: v for k, v in obj.attrs.items() if not any(w in k for w in _VOLATILE) and k not in _REFERENCES}
-
-    with h5py.File(path, "r") as f:
-        out["/@"] = attrs(f)
-
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-            out[name + "@"] = attrs(obj)
-
-        f.visititems(visit)
-    return out
-
-
-def _assert_same_file(a, b):
-    ca, cb = _contents(a), _contents(b)
-    assert sorted(ca) == sorted(cb)
-    for k in ca:
-        x, y = ca[k], cb[k]
-        if k.endswith("@"):
-            assert sorted(x) == sorted(y), k
-            for n in x:
-                assert np.array_equal(np.asarray(x[n]), np.asarray(y[n]),
-                                      equal_nan=np.asarray(x[n]).dtype.kind in "fc"), (k, n)
-        else:
-            x, y = np.asarray(x), np.asarray(y)
-            assert x.dtype == y.dtype and x.shape == y.shape, k
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"), k
 
 
 # -- the external cluster ----------------------------------------------------------------
-def _dask_command():
-    exe = os.path.join(os.path.dirname(sys.executable), "dask")
-    return [exe] if os.path.exists(exe) else ([shutil.which("dask")] if shutil.which("dask") else None)
-
-
-def _stop(procs):
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    deadline = time.monotonic() + 15
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)  # our own process group (start_new_session)
-            p.wait(5)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Scheduler + two workers (separate processes, our own process groups); yields
     (scheduler file, kill directory). Everything is terminated in the finally."""
-    cmd = _dask_command()
+    cmd = dask_command()
     if cmd is None:
         pytest.skip("the dask command is not installed")
     tmp = tmp_path_factory.mktemp("dask")
@@ -175,8 +117,8 @@ def cluster(tmp_path_factory):
                 pytest.skip(f"two dask workers did not start: {exc}")
         yield sched_file, kill_dir
     finally:
-        _stop(procs[1:])
-        _stop(procs[:1])
+        stop_processes(procs[1:])
+        stop_processes(procs[:1])
         for log in logs:
             log.close()
 
@@ -192,7 +134,7 @@ def test_langevin_on_external_cluster_identical(langevin_serial, cluster, tmp_pa
     sched_file, _ = cluster
     out = str(tmp_path / "dask.h5")
     _invoke([*LANGEVIN, "--scheduler", sched_file, "-o", out])
-    _assert_same_file(langevin_serial, out)
+    assert_same_file(langevin_serial, out)
 
 
 def test_scan_vary_on_external_cluster_identical(cluster, tmp_path):
@@ -200,7 +142,7 @@ def test_scan_vary_on_external_cluster_identical(cluster, tmp_path):
     serial, dask = str(tmp_path / "serial.h5"), str(tmp_path / "dask.h5")
     _invoke([*SCAN, "-o", serial])
     _invoke([*SCAN, "--scheduler", sched_file, "-o", dask])
-    _assert_same_file(serial, dask)
+    assert_same_file(serial, dask)
 
 
 def test_worker_killed_mid_run_identical(langevin_serial, cluster, tmp_path):
@@ -232,4 +174,4 @@ def test_worker_killed_mid_run_identical(langevin_serial, cluster, tmp_path):
         (kill_dir / "arm").unlink()
         t.join(5)
     assert killed, "no unit was claimed: no worker was killed"
-    _assert_same_file(langevin_serial, out)
+    assert_same_file(langevin_serial, out)
