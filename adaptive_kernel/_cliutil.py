@@ -11,6 +11,7 @@ import sys
 import click
 
 from .errors import PhasesimError, WriteError
+from .interrupt import sigint_guard
 
 #: exit code of a run stopped by Ctrl-C (SIGINT), as a shell reports it (128 + 2)
 EXIT_INTERRUPTED = 130
@@ -38,7 +39,8 @@ def usage_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with sigint_guard():
+                return fn(*args, **kwargs)
         except WriteError as exc:
             raise click.ClickException(_one_line(exc)) from None
         except PhasesimError as exc:

@@ -102,6 +102,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import ParameterError, PhasesimError
+from .interrupt import raise_if_interrupted
 
 __all__ = ["Unit", "UnitError", "Runner", "SerialRunner", "ProcessRunner", "DaskRunner",
            "make_runner", "run_units", "thread_budget", "usable_cpus", "key_text", "key_seed",
@@ -901,6 +902,7 @@ def run_units(units: Iterable, runner: Runner | None = None, store=None, progres
                 done += 1
                 if progress is not None:
                     progress(done, total)
+                raise_if_interrupted()   # a Ctrl-C swallowed by a GC callback (interrupt.py)
         finally:
             it.close()
     return [results[u.key] for u in units]

@@ -105,6 +105,7 @@ import numpy as np
 from adaptive_kernel._version import __version__
 from adaptive_kernel.errors import ParameterError, PhasesimError
 from adaptive_kernel.limits import INT64_MAX, MAX_SEED
+from adaptive_kernel.interrupt import raise_if_interrupted
 
 from . import diagnostics as D
 from .backends import MemoryBackend
@@ -242,6 +243,7 @@ class Chain:
         smp = self.sampler
         try:
             for _ in range(n):
+                raise_if_interrupted()
                 it = smp.iteration
                 if it >= c.steps:
                     break
