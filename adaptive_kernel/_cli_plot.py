@@ -50,13 +50,15 @@ def _parse_floats(text, name):
 
 @click.command("plot")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--kind", type=click.Choice(["landscape", "order", "phase", "langevin"]), default=None,
-              help="Default: order for a scan file, phase for a --vary file, langevin for a Langevin "
-                   "file. landscape: action of one neuron vs its order parameter for several sigma2 "
-                   "(minima marked, inset on the degenerate minima); order: order parameters vs sigma2 "
-                   "with the GFL / GMFL-I / GMFL-II regions shaded; phase: 2-D phase diagram of a file "
-                   "made with 'phasesim scan --vary'; langevin: simulated -log p and order parameters "
-                   "against theory (file with a langevin group).")
+@click.option("--kind", type=str, default=None, metavar="FIGURE",
+              help="The figure to draw; which ones exist depends on the file. Scan files: order "
+                   "(default; order parameters vs sigma2 with the GFL / GMFL-I / GMFL-II regions "
+                   "shaded) or landscape (action of one neuron vs its order parameter for several "
+                   "sigma2, minima marked, inset on the degenerate minima); 'phasesim scan --vary' "
+                   "files: phase (default; 2-D phase diagram) or order; Langevin files: langevin "
+                   "(simulated -log p and order parameters against theory). Files of train, "
+                   "analytic, kernel and rfm runs: the figures 'phasesim plot FILE --kind list' "
+                   "names (default first).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Figure file (.png, .pdf or .svg). Default: FILE without .h5 plus _KIND.png.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing figure file.")
@@ -72,18 +74,29 @@ def _parse_floats(text, name):
 @click.option("--no-inset", is_flag=True, help="[landscape] No inset on the degenerate minima.")
 @_usage
 def plot_cmd(file, kind, output, overwrite, dpi, size, curves, sigma2, no_inset):
-    """Draw a figure of a phasesim HDF5 FILE (scan, phase diagram or Langevin data)."""
+    """Draw a figure of a phasesim HDF5 FILE (any kind: scan, phase diagram, Langevin, train,
+    analytic, kernel, rfm). '--kind list' names the figures the file offers."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)  # never open a window from the command line
     from . import plotting
 
-    from .kinds import load
+    from .kinds import figures_for, load
 
     figsize = _parse_size(size)
     obj = load(file)
+    figures = figures_for(getattr(obj, "kind", None))
+    names = list(figures[0]) if figures is not None else list(plotting.KINDS)
+    if kind == "list":
+        default = figures[1] if figures is not None else plotting.default_kind(obj)
+        click.echo(f"figures of {file}: " + ", ".join(n + (" (default)" if n == default else "") for n in names))
+        return
     if kind is None:
-        kind = plotting.default_kind(obj)
+        kind = figures[1] if figures is not None else plotting.default_kind(obj)
+    if kind not in names:
+        raise click.UsageError(f"--kind must be one of {', '.join(names)} for this file; got {kind!r}")
+    if figures is not None and (sigma2 is not None or no_inset):
+        raise click.UsageError("--sigma2 and --no-inset apply to --kind landscape of a scan file only")
     out = output if output is not None else os.path.splitext(file)[0] + f"_{kind}.png"
     if os.path.splitext(out)[1].lower() not in plotting.FORMATS:
         raise click.UsageError(f"output must end in {', '.join(plotting.FORMATS)}; got {out!r}")
@@ -93,6 +106,11 @@ def plot_cmd(file, kind, output, overwrite, dpi, size, curves, sigma2, no_inset)
     elif sigma2 is not None or no_inset:
         raise click.UsageError("--sigma2 and --no-inset apply to --kind landscape only")
     check_output(out, overwrite)  # before drawing: refuse a location that cannot be written
+    if figures is not None:
+        fig = figures[0][kind](obj, figsize=figsize)
+        plotting.save_figure(fig, out, overwrite=overwrite, dpi=dpi)
+        click.echo(f"wrote {out}")
+        return
     fig, ax = plotting.figure_for(kind, figsize)
     try:
         plotting.plot(obj, kind, ax=ax, **kwargs)
@@ -120,6 +138,9 @@ def info_cmd(file):
         if obj.params:
             click.echo("parameters: " + ", ".join(f"{k}={_fmt(v)}" for k, v in obj.params.items()))
         click.echo(_info_langevin(obj))
+    elif hasattr(obj, "info"):  # the methods of the simulations package describe themselves
+        click.echo(f"file:       {file}")
+        click.echo(obj.info())
     else:
         click.echo(_info_scan(file, obj))
         if getattr(obj, "langevin", None) is not None:

@@ -6,6 +6,10 @@ kind               reader                                                 writte
 ``scan``           :class:`~adaptive_kernel.results.ScanResult`           ``phasesim scan``
 ``phase_diagram``  :class:`~adaptive_kernel.phase_diagram.PhaseDiagram`   ``phasesim scan --vary``
 ``langevin``       :class:`simulations.langevin_io.LangevinData`          ``phasesim langevin``
+``train``          :class:`simulations.training_io.TrainingData`          ``phasesim train``
+``analytic``       :class:`simulations.analytic.AnalyticResult`           ``phasesim analytic``
+``kernel``         :class:`simulations.kernel_regime.KernelResult`        ``phasesim kernel``
+``rfm``            :class:`simulations.rfm.RFMResult`                     ``phasesim rfm``
 =================  =====================================================  ============================
 
 :func:`load` (``adaptive_kernel.load``) opens any of them. A new kind is one
@@ -33,22 +37,60 @@ from .storage import open_h5, py_value
 
 #: kind -> reader (a class with ``from_hdf5``, or a function returning one).
 _READERS: dict = {}
+#: kind -> plotting module of its figures (``phasesim plot``)
+_FIGURES: dict = {}
 
 
-def register_kind(kind: str, reader) -> None:
-    """Register the reader of files whose root attribute ``kind`` is ``kind``.
+def register_kind(kind: str, reader, figures: str | None = None) -> None:
+    """Register the reader (and the figures) of files whose root attribute ``kind`` is ``kind``.
 
     Parameters
     ----------
     kind : str
         The attribute value (a short lower-case name, e.g. ``"scan"``).
-    reader : type or callable
-        A class with a ``from_hdf5(path)`` class method, or a function without arguments
-        that returns such a class (imported lazily, on the first file of that kind).
+    reader : type, callable or str
+        A class with a ``from_hdf5(path)`` class method; a function without arguments that
+        returns such a class; or ``"module:Class"``, imported on the first file of that kind.
+    figures : str, optional
+        A plotting module (imported by ``phasesim plot`` on first use) with ``FIGURES``, a
+        dict {figure name: function(result, figsize=None) -> matplotlib Figure}, and
+        ``DEFAULT_FIGURE``. Kinds without one are drawn by :mod:`adaptive_kernel.plotting`.
     """
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"kind must be a non-empty string; got {kind!r}")
+    if isinstance(reader, str):
+        reader = _lazy_attribute(reader)
     _READERS[kind] = reader
+    if figures is not None:
+        _FIGURES[kind] = figures
+
+
+def _lazy_attribute(spec: str):
+    """A function importing ``"module:attr"`` and returning the attribute."""
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ValueError(f"reader must be 'module:Class'; got {spec!r}")
+
+    def load_reader():
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)
+
+    load_reader.__qualname__ = f"reader of {spec}"
+    return load_reader
+
+
+def figures_for(kind: str):
+    """``(FIGURES, DEFAULT_FIGURE)`` of the plotting module registered for ``kind``, or
+    ``None`` for a kind drawn by :mod:`adaptive_kernel.plotting` (scan, phase diagram,
+    Langevin)."""
+    module = _FIGURES.get(kind)
+    if module is None:
+        return None
+    import importlib
+
+    mod = importlib.import_module(module)
+    return mod.FIGURES, mod.DEFAULT_FIGURE
 
 
 def known_kinds() -> list:
@@ -128,14 +170,13 @@ def load(path):
     return obj
 
 
-def _langevin_reader():
-    from simulations.langevin_io import LangevinData
-
-    return LangevinData
-
-
 register_kind(ScanResult.kind, ScanResult)
 register_kind(PhaseDiagram.kind, PhaseDiagram)
-register_kind("langevin", _langevin_reader)
+# the methods of the simulations package: readers and figures imported on first use
+register_kind("langevin", "simulations.langevin_io:LangevinData")
+register_kind("train", "simulations.training_io:TrainingData", figures="adaptive_kernel.plotting_train")
+register_kind("analytic", "simulations.analytic:AnalyticResult", figures="adaptive_kernel.plotting_fourier")
+register_kind("kernel", "simulations.kernel_regime:KernelResult", figures="adaptive_kernel.plotting_kernel")
+register_kind("rfm", "simulations.rfm:RFMResult", figures="adaptive_kernel.plotting_rfm")
 
-__all__ = ["load", "register_kind", "reader_for", "known_kinds", "kind_of"]
+__all__ = ["load", "register_kind", "reader_for", "figures_for", "known_kinds", "kind_of"]

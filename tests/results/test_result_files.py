@@ -82,7 +82,7 @@ def test_every_file_carries_its_kind(files):
         with h5py.File(path, "r") as f:
             assert f.attrs["kind"] == kind
         assert kinds.kind_of(path) == kind
-    assert kinds.known_kinds() == ["langevin", "phase_diagram", "scan"]
+    assert kinds.known_kinds() == ["analytic", "kernel", "langevin", "phase_diagram", "rfm", "scan", "train"]
     assert adaptive_kernel.load is kinds.load
 
 
