@@ -27,6 +27,7 @@ from simulations.analytic_cli import analytic_cmd
 from simulations.cli import langevin_cmd
 from simulations.kernel_cli import kernel_cmd
 from simulations.rfm_cli import rfm_cmd
+from simulations.train_cli import train_cmd
 
 from ._cli_plot import info_cmd, plot_cmd
 from ._cli_scan import scan_cmd
@@ -49,7 +50,7 @@ def main():
     """
 
 
-for _command in (scan_cmd, plot_cmd, info_cmd, langevin_cmd, analytic_cmd, kernel_cmd, rfm_cmd):
+for _command in (scan_cmd, plot_cmd, info_cmd, langevin_cmd, train_cmd, kernel_cmd, analytic_cmd, rfm_cmd):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
