@@ -212,6 +212,7 @@ def _info_scan(file, res):
         uc = _read_attr(file, "transitions", "u_c")
     if uc is not None and np.isfinite(uc):
         lines.append(f"  u_c = {uc:.6g}  (effective interaction at the GFL -> GMFL-I boundary)")
+    lines += getattr(res, "thermodynamics_lines", lambda: [])()  # spinodals, latent heat, validity
     grid = np.asarray(res.landscape_grid)
     if grid.size:
         gname = (getattr(res, "landscape_name", "") or _theory_attr(res.teacher, "landscape_parameter", "")
@@ -220,6 +221,7 @@ def _info_scan(file, res):
                      f"grid of {gname} in [{grid.min():.6g}, {grid.max():.6g}]")
     lines.append("datasets:   " + ", ".join(sorted(down)))
     lines.append(f"figures:    phasesim plot {file} --kind landscape|order"
+                 + ("|free-energy" if "free_energy" in down else "")
                  + ("|langevin" if getattr(res, "langevin", None) is not None else ""))
     return "\n".join(lines)
 
@@ -257,6 +259,8 @@ def _info_langevin(lg):
     run = [f"{k}={la[k]}" for k in ("seeds", "steps", "burn_in", "thin", "time_blocks", "integrator") if k in la]
     if run:
         lines.append("            sampler: " + ", ".join(run))
+    if hasattr(lg, "split_line"):  # data: all P^2 pairs, or the training split of --train-fraction
+        lines.append("            " + lg.split_line())
     if lg.measured:
         lines.append("            measured: " + ", ".join(sorted(lg.measured)))
     if lg.theory:

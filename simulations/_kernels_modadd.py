@@ -62,6 +62,46 @@ def modadd_wgrad(wT, RA, scale, gT):
             gT[s, j, i] = acc[i] * c
 
 
+@njit(parallel=True, fastmath=_FM, error_model="numpy", cache=True)
+def modadd_features_pairs(wT, pair_n, pair_m, Phi):
+    """Features of a subset of the pairs (a gather over pair indices):
+    Phi[s, r, i] = (w[s, i, pair_n[r]] + w[s, i, P + pair_m[r]])^2 for r = 0..R-1, from
+    wT = w.transpose(0, 2, 1) (shape (S, 2P, N)); Phi has shape (S, R, N)."""
+    S, twoP, N = wT.shape
+    P = twoP // 2
+    R = pair_n.shape[0]
+    for job in prange(S * R):
+        s = job // R
+        r = job - s * R
+        _sq_row(wT[s, pair_n[r]], wT[s, P + pair_m[r]], Phi[s, r])
+
+
+@njit(parallel=True, fastmath=_FM, error_model="numpy", cache=True)
+def modadd_wgrad_pairs(wT, group_ptr, group_rows, group_partner, RA, scale, gT):
+    """Read-in gradient of the data term summed over a subset of the pairs.
+
+    Every read-in coordinate j = 0..2P-1 (j < P: token n = j of the first half; j >= P:
+    token m = j - P of the second) owns the rows ``group_rows[group_ptr[j]:group_ptr[j + 1]]``
+    of the pairs that contain it, in increasing row order, and ``group_partner`` holds the
+    other coordinate of each of those pairs (P + m for j = n, n for j = P + m):
+
+    dU/dw[s, i, j] = scale * sum_{k in group j} 2 (w[s, i, j] + w[s, i, partner_k]) RA[s, row_k, i]
+
+    written to gT (S, 2P, N) (transposed layout). With every pair in the subset, ordered
+    n * P + m, the sums run in the order of :func:`modadd_wgrad`.
+    """
+    S, twoP, N = wT.shape
+    for job in prange(S * twoP):
+        s = job // twoP
+        j = job - s * twoP
+        acc = np.zeros(N, gT.dtype)
+        for k in range(group_ptr[j], group_ptr[j + 1]):
+            _acc_row(wT[s, j], wT[s, group_partner[k]], RA[s, group_rows[k]], acc)
+        c = 2.0 * scale
+        for i in range(N):
+            gT[s, j, i] = acc[i] * c
+
+
 # --------------------------------------------------------------------------------------
 # MALA vector algebra on (S, L) views of one parameter group (float64 accumulation).
 # Serial on purpose: O(dimension) work, and every parallel region is a barrier that costs
@@ -147,3 +187,5 @@ def _serial(fn):
 
 modadd_features_serial = _serial(modadd_features)
 modadd_wgrad_serial = _serial(modadd_wgrad)
+modadd_features_pairs_serial = _serial(modadd_features_pairs)
+modadd_wgrad_pairs_serial = _serial(modadd_wgrad_pairs)

@@ -89,6 +89,11 @@ def _langevin_params(theory, params: dict) -> dict:
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--n-test", "n_test", type=int, default=1000, show_default=True,
               help="[cubic] Fresh test points per seed.")
+@click.option("--train-fraction", "train_fraction", type=float, default=None,
+              help="Networks on a finite set of pairs (modular arithmetic): fraction alpha in (0, 1] of the pairs in "
+                   "the potential's data term, the package's one split task.split(alpha, --seed) (the "
+                   "pairs 'phasesim train/kernel/rfm --seed S --train-fraction alpha' use), same per-pair "
+                   "weight 1/(2 sigma2); test loss and accuracy on the other pairs. Default: all pairs.")
 @click.option("--time-blocks", "time_blocks", type=int, default=4, show_default=True,
               help="Consecutive stretches of the recorded samples kept as separate histogram subsets.")
 @click.option("--checkpoint-every", "checkpoint_every", type=int, default=1000, show_default=True,
@@ -100,7 +105,7 @@ def _langevin_params(theory, params: dict) -> dict:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no table.")
 @usage_errors
 def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, no_adapt, seeds, seed, jobs,
-                 scheduler, dtype, n_test, time_blocks, checkpoint_every, output, overwrite, resume, quiet, **physics):
+                 scheduler, dtype, n_test, train_fraction, time_blocks, checkpoint_every, output, overwrite, resume, quiet, **physics):
     """Sample Langevin-trained networks at equilibrium (posterior exp(-U), temperature 1) and
     compare them with the adaptive-kernel theory at the same parameters.
 
@@ -131,9 +136,14 @@ def langevin_cmd(teacher, sigma2, steps, burn_in, thin, step_size, integrator, n
                                    f"cluster's workers set the parallelism (drop --jobs)")
         if checkpoint_every < 1:
             raise click.UsageError(f"--checkpoint-every must be >= 1; got {checkpoint_every}")
+        if train_fraction is not None:  # given: the network must have pairs to split (ParameterError)
+            from .models import network_for
+
+            train_fraction = network_for(teacher).check_train_fraction(train_fraction)
         config = LangevinConfig(teacher, params, list(grid), steps=steps, burn_in=burn_in, thin=thin,
                                 step_size=step_size, integrator=integrator, seeds=seeds, seed=seed,
-                                dtype=dtype, n_test=n_test, time_blocks=time_blocks, adapt=not no_adapt)
+                                dtype=dtype, n_test=n_test, time_blocks=time_blocks, adapt=not no_adapt,
+                                train_fraction=1.0 if train_fraction is None else train_fraction)
         # workers capped by the CPUs and the units of work; memory estimated before any
         # array is allocated (simulations.resources)
         from .resources import check_resources, effective_jobs

@@ -48,8 +48,18 @@ HDF5 layout of the output (written and read in :mod:`simulations.langevin_io`; `
                   lambda_fourier 4 P^2 sigma_a2 <X_k Y_k> (k != 0) of the same weights
                   residual_gpr   sigma2/(lambda_gram + sigma2) (mean-field GPR relation)
                   XY, X, X0      <X_k Y_k>, <|W_k|^2> (k != 0, W and V pooled), <|W_0|^2>
-                  train_loss
+                  train_loss     mean over the training pairs of sum_p (f_p - y_p)^2
+                  with train_fraction < 1 also (per sample): test_loss (the same over the
+                                 test pairs), train_accuracy, test_accuracy (fraction of
+                                 the pairs whose argmax_p f_p is the label); and of each
+                                 seed's sample-averaged output: test_loss_mean_output,
+                                 train_accuracy_mean_output, test_accuracy_mean_output
           both  : acceptance (post burn-in, mean over seeds)
+    /langevin/split/          (modadd, only when train_fraction < 1) train (R,), test
+                              (P^2 - R,): row indices n P + m of the training and test
+                              pairs, task.split(train_fraction, seed); /langevin attrs
+                              train_fraction, split_seed (= seed), n_train_pairs,
+                              n_test_pairs. Absent: every pair trains (alpha = 1).
     /langevin/sampling_ok     (G,) bool: False where the chains cannot have sampled their
                               posterior (simulations.diagnostics.sampling_health): MALA
                               post-burn-in acceptance of some member below 0.05 or above
@@ -89,6 +99,18 @@ HDF5 layout of the output (written and read in :mod:`simulations.langevin_io`; `
                               network's measured residual
         mean_X_mode, mean_X_mode_err, mean_XY_mode, mean_XY_mode_err   (modadd) (K,)
 
+Training fraction (``--train-fraction`` alpha, networks on a finite set of pairs: modadd).
+alpha = 1 (default): the data term of U sums over every pair, the theory's posterior; the
+file is the one written before the option existed (no new attribute or dataset). alpha < 1:
+the data term sums over the training pairs of ``task.split(alpha, seed)`` with the *same*
+per-pair weight 1/(2 sigma2) (U = sum_{mu in train} |f - y|^2/(2 sigma2) + prior + Gamma),
+where ``seed`` is the run's ``--seed``: ``phasesim train/kernel/rfm --seed S
+--train-fraction A`` (their first network / split) and ``phasesim langevin --seed S
+--train-fraction A`` train on the same pairs. All members share that split (independent
+chains of one posterior). The full-grid measurements (residual over all P^2 pairs, Gram
+eigenvalue, histograms) and the theory columns stay as they are: the theory describes the
+full-data posterior (alpha = 1), not the one sampled.
+
 Checkpoints (``<output>.ckpt``) are written by :class:`simulations.backends.HDFBackend`
 (layout in that module); ``--resume`` continues from the last one and gives the same file
 as an uninterrupted run (bit for bit in every array).
@@ -110,7 +132,7 @@ from adaptive_kernel.interrupt import raise_if_interrupted
 from . import diagnostics as D
 from .backends import MemoryBackend
 from .langevin_io import FORMAT_VERSION, write_langevin
-from .models import NETWORKS, dynamics_rng, network_for
+from .models import NETWORKS, is_full_fraction, dynamics_rng, network_for
 from .sampler import INTEGRATORS, DivergenceError, LangevinSampler
 
 
@@ -136,6 +158,10 @@ class LangevinConfig:
     time_blocks: int = 4
     adapt: bool = True
     data_term: bool = True
+    #: alpha in (0, 1]: the potential's data term runs over the training pairs of
+    #: ``task.split(train_fraction, seed)`` (networks on a finite set of pairs only; 1: all
+    #: data, the former runs bit for bit)
+    train_fraction: float = 1.0
 
     def __post_init__(self):
         self.sigma2 = [float(s) for s in np.atleast_1d(self.sigma2)]
@@ -177,9 +203,15 @@ class LangevinConfig:
         # the theory is solved at every sigma2 once the networks are sampled: refuse a noise
         # below what its numerics resolve now, not after the run (Teacher.check_sigma2)
         network.check_theory(self.params, self.sigma2)
+        # a fraction below 1 only for networks on a finite set of pairs (the others refuse it)
+        tf = self.train_fraction
+        self.train_fraction = 1.0 if is_full_fraction(tf) else network.check_train_fraction(tf)
 
     def to_meta(self) -> dict:
         d = asdict(self)
+        if d["train_fraction"] == 1.0:
+            # all data: the metadata (and the checkpoints) of the runs before the option
+            del d["train_fraction"]
         d["params"] = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.params.items()}
         d["package_version"] = __version__
         d["format_version"] = FORMAT_VERSION
@@ -212,7 +244,8 @@ class Chain:
         self.phys = physical(config.teacher, config.params, self.sigma2)
         dt = np.dtype(config.dtype)
         self.model = network_for(config.teacher)(self.phys, self.members, seed=config.seed, dtype=dt,
-                                                 n_test=config.n_test, data_term=config.data_term)
+                                                 n_test=config.n_test, data_term=config.data_term,
+                                                 train_fraction=config.train_fraction)
         rngs = [dynamics_rng(config.seed, m, self.isig) for m in self.members]
         self.sampler = LangevinSampler(self.model, config.step_size, rngs, config.integrator,
                                        adapt=config.adapt)
@@ -493,7 +526,7 @@ class LangevinResult:
 
     def table(self) -> str:
         c = self.config
-        cols = list(network_for(c.teacher).table_columns)
+        cols = list(network_for(c.teacher).table_columns_for(c.train_fraction))
         head = f"{'sigma2':>9s} " + " ".join(f"{n:>22s}" for n, _ in cols)
         lines = [head]
         for i, p in enumerate(self.points):
@@ -537,6 +570,16 @@ class LangevinResult:
                 + f"; wall time {self.wall_time:.1f} s")
 
     @property
+    def split(self):
+        """The train/test split of the pairs (:class:`adaptive_kernel.tasks.base.Split`,
+        ``task.split(train_fraction, seed)``) when the run trained on part of them
+        (``train_fraction < 1``); None otherwise."""
+        c = self.config
+        if c.train_fraction >= 1.0 or not self.points:
+            return None
+        return network_for(c.teacher).split_for(self.points[0]["phys"], c.seed, c.train_fraction)
+
+    @property
     def file_descriptions(self) -> dict:
         """The simulated network's additions to the file's dataset descriptions
         (:meth:`simulations.models._Model.file_descriptions`, read by the writer)."""
@@ -569,7 +612,7 @@ def _summarize_point(c: LangevinConfig, i: int, st: dict) -> dict:
     network = network_for(c.teacher)
     phys = network.physical(c.params, c.sigma2[i])
     acc = {k[4:]: np.asarray(v) for k, v in st.items() if k.startswith("acc/")}
-    traces = {k: acc[k] for k in network.trace_names}
+    traces = {k: acc[k] for k in network.trace_names_for(c.train_fraction)}
     steps_of = c.burn_in + c.thin * (np.arange(T) + 1)
     out = {"phys": phys, "scalars": {}, "arrays": {}, "traces": dict(traces), "theory": {},
            "theory_columns": {}}

@@ -58,6 +58,12 @@ DIAGNOSTICS = {
     "step_size": "step size after burn-in adaptation, per member",
     "nonfinite_proposals": "number of proposals with a non-finite value, per member",
 }
+#: ``langevin/split/<name>``: the training pairs of a run with train_fraction < 1.
+SPLIT = {
+    "train": "row indices n*P + m of the training pairs (the potential's data term runs over these): "
+             "task.split(train_fraction, split_seed)",
+    "test": "row indices n*P + m of the test pairs (test metrics)",
+}
 #: ``langevin/<i>/theory/<name>`` (a network adds its own: ``theory_descriptions``).
 THEORY = {
     "bin_prob": "the theory's probability of each histogram bin",
@@ -99,6 +105,9 @@ def _meta(path: str, dtype, own=None) -> tuple:
         text = "GPR noise variance sigma2 of each point, base units (the sweep coordinate)"
     elif name == "sigma2_physical":
         text = "physical noise variance sigma2' simulated at each point"
+    elif "split" in parts[:-1]:
+        text = SPLIT.get(name, f"split {name}")
+        units = None
     elif "traces" in parts[:-1]:
         text = "per-sample trace (members x samples) of " + (name + ": " + measured[name]
                                                              if name in measured else name)
@@ -133,6 +142,17 @@ def _fill(f, result) -> None:
     L.attrs["subsets"] = ("hist_counts rows are independent subsets: row = member * time_blocks + "
                           "block (members are independent seeds; blocks split the recorded samples "
                           "into time_blocks consecutive stretches)")
+    split = getattr(result, "split", None)
+    if split is not None:  # part of the pairs train (absent: every pair, the files before the option)
+        L.attrs["train_fraction"] = float(c.train_fraction)
+        L.attrs["split_seed"] = int(c.seed)
+        L.attrs["n_train_pairs"] = split.n_train
+        L.attrs["n_test_pairs"] = split.n_test
+        sg = L.create_group("split")
+        sg.attrs["description"] = ("the package's one split task.split(train_fraction, split_seed) "
+                                   "(the same rows as phasesim train/kernel/rfm with that seed and fraction)")
+        sg.create_dataset("train", data=np.asarray(split.train, np.int64))
+        sg.create_dataset("test", data=np.asarray(split.test, np.int64))
     L.create_dataset("sigma2", data=np.array(c.sigma2))
     L.create_dataset("sigma2_physical", data=np.array([p["phys"]["sigma2"] for p in result.points]))
     names = sorted({k for p in result.points for k in p["scalars"]})
@@ -211,7 +231,11 @@ class LangevinData:
     * per sigma2 index i, ``/langevin/<i>/``: ``hist_edges`` (nb + 1), ``hist_counts``
       (subsets x nb; ``hist_counts_pooled``, the modes k != 0 summed, when present), and the
       theory's bin probabilities ``theory/bin_prob`` or ``theory/<variant>/bin_prob`` of each
-      variant (e.g. ``derived``, ``paper``).
+      variant (e.g. ``derived``, ``paper``);
+    * ``/langevin`` attributes ``train_fraction``, ``split_seed`` and ``/langevin/split/train``,
+      ``test`` (the pairs of a run that trained on part of them); a file without them (every
+      file written before ``--train-fraction`` existed, and every run on all the data) reads
+      as ``train_fraction = 1`` with no split.
 
     Figures: :func:`adaptive_kernel.plotting.plot_langevin`.
 
@@ -230,13 +254,24 @@ class LangevinData:
         each variant subgroup ``theory/<variant>/bin_prob`` (a group with the attribute
         ``converged``: the theory solved in that variant, e.g. a normalisation); figures
         label them with the theory's ``langevin_variant_label``.
+    train_fraction : float
+        Fraction of the pairs in the potential's data term (1: all).
+    split_seed : int or None
+        Seed of the split (the run's seed), None at train_fraction 1.
+    split_train, split_test : ndarray of int64 or None
+        Row indices of the training and test pairs (None at train_fraction 1).
     """
 
     #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
     kind = KIND
 
-    def __init__(self, teacher, params, sigma2, sigma2_physical, measured, theory, points, attrs=None):
+    def __init__(self, teacher, params, sigma2, sigma2_physical, measured, theory, points, attrs=None,
+                 train_fraction=1.0, split_seed=None, split_train=None, split_test=None):
         self.teacher = teacher
+        self.train_fraction = float(train_fraction)
+        self.split_seed = split_seed
+        self.split_train = split_train
+        self.split_test = split_test
         self.params = params
         self.sigma2 = np.asarray(sigma2, float)
         self.sigma2_physical = np.asarray(sigma2_physical, float)
@@ -288,7 +323,27 @@ class LangevinData:
                     probs[name] = sub["bin_prob"][()]
             points.append({"sigma2": float(gi.attrs.get("sigma2", sigma2[i])), "edges": edges,
                            "counts": counts.reshape(-1, counts.shape[-1]).astype(float), "theory_prob": probs})
-        return cls(teacher, params, sigma2, s2p, measured, theory, points, attrs)
+        split = {}
+        if "split" in g and isinstance(g["split"], h5py.Group):
+            split = {"split_train": np.asarray(g["split/train"][()], np.int64),
+                     "split_test": np.asarray(g["split/test"][()], np.int64),
+                     "split_seed": int(g.attrs["split_seed"]) if "split_seed" in g.attrs else None}
+        return cls(teacher, params, sigma2, s2p, measured, theory, points, attrs,
+                   train_fraction=float(g.attrs.get("train_fraction", 1.0)), **split)
+
+    def split_line(self) -> str:
+        """One line for ``phasesim info``: the pairs the potential's data term ran over and
+        the test metrics (mean over seeds and samples, per sigma2), or all pairs."""
+        if self.split_train is None:
+            return "training pairs: all (train_fraction = 1)"
+        line = (f"training pairs: {len(self.split_train)} of {len(self.split_train) + len(self.split_test)} "
+                f"(train_fraction = {self.train_fraction:g}, split seed {self.split_seed}; "
+                f"task.split(train_fraction, seed))")
+        for name in ("test_accuracy", "test_loss", "train_accuracy", "test_accuracy_mean_output"):
+            if name in self.measured:
+                v, e = self.measured[name]
+                line += f"\n            {name + ':':<28s}" + ", ".join(f"{a:.4g} +- {b:.1g}" for a, b in zip(v, e))
+        return line
 
     @classmethod
     def from_hdf5(cls, path):

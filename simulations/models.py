@@ -61,6 +61,11 @@ def dynamics_rng(seed: int, member: int, sigma2_index: int) -> np.random.Generat
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2, member, sigma2_index))))
 
 
+def is_full_fraction(x) -> bool:
+    """Whether a train fraction is exactly 1 (all data: nothing to split)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and x == 1
+
+
 def _flat(x):
     return x.reshape(x.shape[0], -1)
 
@@ -189,6 +194,39 @@ class _Model:
     #: Whether every ensemble member has its own data set (then R-hat across members
     #: measures data-set differences, not convergence).
     own_data_per_member: bool = False
+    #: Traces recorded only when the network trains on part of its data set
+    #: (``train_fraction < 1``, see :meth:`trace_names_for`).
+    split_trace_names: tuple = ()
+
+    @classmethod
+    def check_train_fraction(cls, train_fraction) -> float:
+        """Validate a train fraction given for this network and return it as a float.
+
+        The base class has no finite data set to split, so any value given is refused (a
+        run without one trains on all its data). Networks on a finite set of pairs
+        override this.
+
+        Raises
+        ------
+        adaptive_kernel.errors.ParameterError
+        """
+        raise ParameterError(f"train-fraction does not apply to the {cls.name} teacher's network "
+                             f"(no finite data set to split); got {train_fraction!r}")
+
+    #: Columns added to :attr:`table_columns` when the network trains on part of its data.
+    split_table_columns: tuple = ()
+
+    @classmethod
+    def table_columns_for(cls, train_fraction: float = 1.0) -> tuple:
+        """Columns of the text table of a run at ``train_fraction``: ``table_columns``, plus
+        ``split_table_columns`` when the network trains on part of its data."""
+        return cls.table_columns + (cls.split_table_columns if float(train_fraction) < 1.0 else ())
+
+    @classmethod
+    def trace_names_for(cls, train_fraction: float = 1.0) -> tuple:
+        """Names of the per-sample traces of a run at ``train_fraction``: ``trace_names``,
+        plus ``split_trace_names`` when the network trains on part of its data."""
+        return cls.trace_names + (cls.split_trace_names if float(train_fraction) < 1.0 else ())
 
     @staticmethod
     def _sampler_bytes(D, b):
@@ -233,6 +271,15 @@ class CubicNetwork(_Model):
         "action": "d Shat(q) - min at the theory's (b, c)",
         "action_measured": "d Shat(q) - min at the network's measured (b, c)",
     }
+
+    @classmethod
+    def check_train_fraction(cls, train_fraction):
+        """Refused, whatever the value: every member of the cubic teacher's ensemble draws
+        its own n training points and n_test fresh test points (:func:`data_rng`); there is
+        no finite data set to split (set the data with n, the test points with n-test)."""
+        raise ParameterError(f"train-fraction does not apply to the cubic teacher: each network "
+                             f"draws its own n training points and n-test fresh test points (set "
+                             f"those instead); got {train_fraction!r}")
 
     @classmethod
     def physical(cls, params, sigma2):
@@ -321,7 +368,7 @@ class CubicNetwork(_Model):
         out["theory_columns"]["theory_converged"] = float(sol.success)
 
     @classmethod
-    def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks):
+    def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks, train_fraction=1.0):
         """(bytes of a batch of S members in one process, bytes of one member's state kept
         between segments): data and test points (n + n_test) d (8 + b) (drawn in float64,
         then cast), the buffers of :meth:`potential` (per-chunk (d, N) gradients, (C, N)
@@ -340,7 +387,9 @@ class CubicNetwork(_Model):
         acc = len(cls.trace_names) * n_samples * 8 + time_blocks * (HIST_BINS + 2) * 8 + nt * 8
         return S * (data + buffers + cls._sampler_bytes(D, b) + acc), 2 * D * b + acc
 
-    def __init__(self, phys, members, seed=0, dtype=np.float64, n_test=1000, data_term=True):
+    def __init__(self, phys, members, seed=0, dtype=np.float64, n_test=1000, data_term=True, train_fraction=1.0):
+        if not is_full_fraction(train_fraction):
+            self.check_train_fraction(train_fraction)
         super().__init__(len(members), dtype, data_term)
         #: the theory (kept for callers of the former interface) and the task of the data
         self.teacher = get_theory(self.name)
@@ -544,16 +593,38 @@ class CubicNetwork(_Model):
 
 
 class ModAddNetwork(_Model):
-    r"""Square-activation network f_p(x) = sum_i a_{p,i} (w_i . x)^2 on all P^2 pairs of
+    r"""Square-activation network f_p(x) = sum_i a_{p,i} (w_i . x)^2 on the P^2 pairs of
     modular addition, with the sextic Fourier weight decay
     Gamma = sum_i sum_k P (gamma/6)(|W_k|^6 + |V_k|^6) (gradient through an FFT of each
     neuron's two halves).
+
+    Training pairs. With ``train_fraction`` alpha = 1 (the default) the data term of the
+    potential runs over all P^2 pairs, as in the theory. With alpha < 1 it runs over the
+    training pairs of the package's one split, ``task.split(alpha, seed)``
+    (:meth:`ModularArithmetic.split`, the same rows that ``phasesim train/kernel/rfm`` use
+    with that seed and fraction), *with the same per-pair weight*:
+
+    .. math:: U = \frac{1}{2\sigma^2}\sum_{\mu\in\mathrm{train}} |f(x_\mu) - y_\mu|^2
+                + \text{prior} + \Gamma,
+
+    so at alpha = 1 it is exactly the theory's U (and the code path is the former one, bit
+    for bit). Every member of a run sees the same split (the run's ``seed``): members are
+    independent chains of one posterior. At each recorded sample the output on all P^2
+    pairs is evaluated, and besides the full-grid measurements the traces
+    :attr:`split_trace_names` are recorded: ``test_loss`` (mean over the test pairs of
+    sum_p (f_p - y_p)^2, centred targets, the convention of ``train_loss``, which is then
+    the mean over the training pairs), ``train_accuracy`` and ``test_accuracy`` (fraction
+    of the pairs whose argmax_p f_p is the label n + m mod P).
 
     Parameters
     ----------
     phys : dict
         P, N, sigma_a2, gamma, sigma2.
     members : sequence of int
+    seed : int
+        The run's seed: the split seed when ``train_fraction < 1``.
+    train_fraction : float
+        alpha in (0, 1] (:meth:`check_train_fraction`).
     """
 
     name = "modadd"
@@ -577,7 +648,16 @@ class ModAddNetwork(_Model):
         "XY": "<X_k Y_k>, k != 0: product of the squared Fourier amplitudes of a neuron's two halves",
         "X": "<|W_k|^2>, k != 0 (W and V pooled): squared Fourier amplitude",
         "X0": "<|W_0|^2>: squared amplitude of the constant Fourier mode",
+        "test_loss": "mean over the test pairs of sum_p (f_p - y_p)^2 (centred targets) per sample",
+        "train_accuracy": "fraction of the training pairs with argmax_p f_p = label, per sample",
+        "test_accuracy": "fraction of the test pairs with argmax_p f_p = label, per sample",
+        "test_loss_mean_output": "test loss of each seed's sample-averaged output",
+        "train_accuracy_mean_output": "training accuracy of each seed's sample-averaged output",
+        "test_accuracy_mean_output": "test accuracy of each seed's sample-averaged output",
     }
+    split_trace_names = ("test_loss", "train_accuracy", "test_accuracy")
+    split_table_columns = (("train_accuracy", "train_accuracy"), ("test_accuracy", "test_accuracy"),
+                           ("test_accuracy_mean_output", "test_accuracy_mean_output"))
     point_descriptions = {
         "hist_counts_pooled": "hist_counts summed over the modes k != 0",
         "mean_X_mode": "<|W_k|^2> per mode k, mean over seeds",
@@ -592,6 +672,26 @@ class ModAddNetwork(_Model):
         if "operation" in params:
             out["operation"] = params["operation"]
         return out
+
+    @classmethod
+    def check_train_fraction(cls, train_fraction):
+        """alpha in (0, 1] (the split's constraint,
+        :data:`adaptive_kernel.tasks.base.SPLIT_PARAMETERS`); returned as a float.
+
+        Raises
+        ------
+        adaptive_kernel.errors.ParameterError
+            Naming ``train-fraction``, the range and the value received.
+        """
+        from adaptive_kernel.tasks.base import SPLIT_PARAMETERS
+
+        return float(SPLIT_PARAMETERS["train_fraction"].check("train-fraction", train_fraction))
+
+    @classmethod
+    def split_for(cls, phys, seed, train_fraction):
+        """The split (:class:`adaptive_kernel.tasks.base.Split`) of a run with this ``seed``
+        and fraction: ``task.split(train_fraction, seed)``, the package's one split."""
+        return cls.task_for(phys).split(train_fraction, seed)
 
     @classmethod
     def check_theory(cls, params, sigma2):
@@ -653,6 +753,13 @@ class ModAddNetwork(_Model):
         off = np.sqrt(np.sum(res ** 2, axis=(1, 2)) / yn)
         m, e = seed_mean_err(off)
         out["scalars"]["offtarget_residual"] = (float(m), float(e))
+        if c.train_fraction < 1.0:
+            # the posterior-mean predictor of each seed on its training and test pairs
+            split = cls.split_for(phys, c.seed, c.train_fraction)
+            labels = cls.task_for(phys).labels()
+            for name, val in pair_metrics(fbar, Y, labels, split.train, split.test).items():
+                if name != "train_loss":
+                    out["scalars"][name + "_mean_output"] = tuple(float(v) for v in seed_mean_err(val))
         lam_m, lam_e = out["scalars"]["lambda_gram"]
         rg = sigma2 / (lam_m + sigma2)
         out["scalars"]["residual_gpr"] = (rg, rg * lam_e / (lam_m + sigma2))
@@ -703,23 +810,31 @@ class ModAddNetwork(_Model):
         out["theory_columns"]["theory_u"] = float(u)
 
     @classmethod
-    def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks):
+    def estimate_bytes(cls, phys, S, dtype, n_test, n_samples, time_blocks, train_fraction=1.0):
         """(bytes of a batch of S members in one process, bytes of one member's state kept
         between segments): per member the (P^2, P) targets, outputs and their copy, the
         (P^2, N) features and residual products and their float64 copy for the Gram
         eigenvalue, the float64 outputs, the sampler's arrays of the 3 P N parameters,
         traces, histograms of the (P + 1)/2 modes and the running output sum; once per
-        process the dense two-hot inputs and targets of :meth:`ModularAddition.dataset`."""
+        process the dense two-hot inputs and targets of :meth:`ModularAddition.dataset`.
+        With ``train_fraction`` < 1, per member also the (R, N) features and residual
+        products and the (R, P) targets and outputs of the R training pairs, and the three
+        traces of :attr:`split_trace_names` (the potential's outputs are then not copied)."""
         b = np.dtype(dtype).itemsize
         P, N = int(phys["P"]), int(phys["N"])
         P2, K = P * P, (P + 1) // 2
         D = 3 * P * N
         per = P2 * P * b * 3 + P2 * N * b * 2 + P2 * N * 8 + P2 * P * 8 + 2 * P * N * b * 2
-        acc = (len(cls.trace_names) * n_samples * 8 + time_blocks * K * (HIST_BINS + 2) * 8
+        names = cls.trace_names_for(train_fraction)
+        if float(train_fraction) < 1.0:
+            R = P2  # at most every pair (the split's size rounds; an upper bound)
+            per += R * N * b * 2 + R * P * b * 2 + P2 * P * 8
+        acc = (len(names) * n_samples * 8 + time_blocks * K * (HIST_BINS + 2) * 8
                + P2 * P * 8)
         return S * (per + cls._sampler_bytes(D, b) + acc) + P2 * 3 * P * 8, 2 * D * b + acc
 
-    def __init__(self, phys, members, seed=0, dtype=np.float64, data_term=True, n_test=0):
+    def __init__(self, phys, members, seed=0, dtype=np.float64, data_term=True, n_test=0, train_fraction=1.0):
+        train_fraction = self.check_train_fraction(train_fraction)
         super().__init__(len(members), dtype, data_term)
         #: the theory (kept for callers of the former interface) and the task of the data
         self.teacher = get_theory(self.name)
@@ -740,6 +855,26 @@ class ModAddNetwork(_Model):
         self._features = KM.modadd_features if big else KM.modadd_features_serial
         self._wgrad = KM.modadd_wgrad if big else KM.modadd_wgrad_serial
         self._threads = None if big else 1
+        #: alpha; the split (None at alpha = 1: every pair trains, the former code path)
+        self.train_fraction = train_fraction
+        self.split = None
+        if train_fraction < 1.0:
+            self.split = self.split_for(phys, seed, train_fraction)
+            rows = self.split.train
+            R = rows.size
+            pairs = self.task.pairs()
+            self._pair_n = np.ascontiguousarray(pairs[rows, 0], np.int64)
+            self._pair_m = np.ascontiguousarray(pairs[rows, 1], np.int64)
+            self._group_ptr, self._group_rows, self._group_partner = pair_groups(self._pair_n, self._pair_m, P)
+            self._labels = self.task.labels()
+            self.Y_train = np.ascontiguousarray(self.Y[:, rows])
+            self._Phi_train = np.empty((S, R, N), self.dtype)
+            self._f_train = np.empty((S, R, P), self.dtype)
+            self._RA_train = np.empty((S, R, N), self.dtype)
+            big_train = S * R * N >= KC.PARALLEL_MIN_WORK
+            self._features_pairs = KM.modadd_features_pairs if big_train else KM.modadd_features_pairs_serial
+            self._wgrad_pairs = KM.modadd_wgrad_pairs if big_train else KM.modadd_wgrad_pairs_serial
+            self._threads_train = None if big_train else 1
 
     def param_shapes(self):
         return {"w": (self.N, 2 * self.P), "a": (self.P, self.N)}
@@ -770,7 +905,10 @@ class ModAddNetwork(_Model):
             grad["w"][...] = gG
         else:
             grad["w"][...] = 0.0
-        if self.data_term:
+        if self.data_term and self.split is not None:
+            U += self._train_term(w, a, grad)
+            aux = {"loss": self._last_loss}
+        elif self.data_term:
             wT = np.ascontiguousarray(w.transpose(0, 2, 1))
             self._features(wT, self._Phi)
             f = self._f
@@ -787,9 +925,42 @@ class ModAddNetwork(_Model):
             aux = {"loss": loss / (P * P), "f": f.copy()}
         else:
             grad["a"][...] = 0.0
-            aux = {"loss": np.full(S, np.nan), "f": np.zeros((S, P * P, P), self.dtype)}
+            aux = {"loss": np.full(S, np.nan)}
+            if self.split is None:
+                aux["f"] = np.zeros((S, P * P, P), self.dtype)
         self._prior(theta, U, grad)
         return U, aux
+
+    def _train_term(self, w, a, grad):
+        r"""Data term over the R training pairs (alpha < 1) and its gradient.
+
+        With Phi_{r i} = (w_{i, n_r} + w_{i, P + m_r})^2 (the gathered features), f = Phi a^T,
+        residual E = f - y (R, P):
+
+        .. math:: U_{data} = \frac{1}{2\sigma^2}\sum_r |E_r|^2,\quad
+                  \partial_a U = E^T \Phi / \sigma^2,\quad
+                  \partial_{w_{i,j}} U = \frac{1}{\sigma^2}\sum_{r \ni j} 2 z_{r i} (E a)_{r i},
+
+        z_{ri} = w_{i,n_r} + w_{i,P+m_r}, the last sum over the pairs that contain read-in
+        coordinate j (:func:`_kernels_modadd.modadd_wgrad_pairs`). Sets ``grad["a"]``, adds to
+        ``grad["w"]``; returns U_data per member and keeps the training loss
+        sum_r |E_r|^2 / R as ``self._last_loss``."""
+        R = self._f_train.shape[1]
+        wT = np.ascontiguousarray(w.transpose(0, 2, 1))
+        self._features_pairs(wT, self._pair_n, self._pair_m, self._Phi_train)
+        f = self._f_train
+        bmm(self._Phi_train, a.transpose(0, 2, 1), f, self._threads_train)
+        E = f - self.Y_train
+        loss = np.einsum("sij,sij->s", E, E, dtype=np.float64) if self.dtype == np.float64 \
+            else np.sum(E.astype(np.float64) ** 2, axis=(1, 2))
+        bmm(E.transpose(0, 2, 1), self._Phi_train, grad["a"], self._threads_train)
+        grad["a"] *= 1.0 / self.sigma2
+        bmm(E, a, self._RA_train, self._threads_train)
+        self._wgrad_pairs(wT, self._group_ptr, self._group_rows, self._group_partner, self._RA_train,
+                          1.0 / self.sigma2, self._gT)
+        grad["w"] += self._gT.transpose(0, 2, 1)
+        self._last_loss = loss / R
+        return loss / (2.0 * self.sigma2)
 
     # -- measurements -----------------------------------------------------------
     trace_names = ("train_loss", "residual", "lambda_gram", "lambda_fourier", "XY", "X", "X0", "w2", "Na2")
@@ -799,7 +970,7 @@ class ModAddNetwork(_Model):
 
     def new_accumulators(self, T, B):
         lo, hi, nb = self.hist_range()
-        acc = {name: np.full((self.S, T), np.nan) for name in self.trace_names}
+        acc = {name: np.full((self.S, T), np.nan) for name in self.trace_names_for(self.train_fraction)}
         acc["hist_counts"] = np.zeros((self.S, B, self.K, nb + 2), np.int64)
         acc["f_sum"] = np.zeros((self.S, self.P * self.P, self.P))
         acc["X_sum"] = np.zeros((self.S, self.K))       # sum over neurons and samples of (X_k + Y_k)/2
@@ -827,14 +998,25 @@ class ModAddNetwork(_Model):
         acc["X_sum"] += 0.5 * np.sum(X + Y, axis=1)
         acc["XY_sum"] += np.sum(XY, axis=1)
         acc["n_obs"] += N
-        f = aux["f"].astype(np.float64)
+        wT = np.ascontiguousarray(w.transpose(0, 2, 1))
+        if self.split is None:
+            f = aux["f"].astype(np.float64)
+        else:
+            # the potential saw the training pairs only: the output on all P^2 pairs
+            self._features(wT, self._Phi)
+            bmm(self._Phi, a.transpose(0, 2, 1), self._f, self._threads)
+            f = self._f.astype(np.float64)
         acc["f_sum"] += f
         Yd = self.Y[0].astype(np.float64)
         acc["train_loss"][:, j] = aux["loss"]
         acc["residual"][:, j] = 1.0 - np.einsum("sij,ij->s", f, Yd) / self.y_norm2
+        if self.split is not None:
+            met = pair_metrics(f, Yd, self._labels, self.split.train, self.split.test)
+            for name in self.split_trace_names:
+                acc[name][:, j] = met[name]
         # the target's Gram eigenvalue from the weights: (sigma_a2/N) sum_p |Phi^T y_p|^2 / |y|^2
-        wT = np.ascontiguousarray(w.transpose(0, 2, 1))
-        self._features(wT, self._Phi)
+        if self.split is None:
+            self._features(wT, self._Phi)
         proj = np.matmul(self._Phi.transpose(0, 2, 1).astype(np.float64), Yd)   # (S, N, P)
         acc["lambda_gram"][:, j] = self.sigma_a2 / N * np.sum(proj ** 2, axis=(1, 2)) / self.y_norm2
         acc["lambda_fourier"][:, j] = 4.0 * P * P * self.sigma_a2 * np.mean(XY[..., 1:], axis=(1, 2))
@@ -843,6 +1025,58 @@ class ModAddNetwork(_Model):
         acc["X0"][:, j] = 0.5 * np.mean(X[..., 0] + Y[..., 0], axis=1)
         acc["w2"][:, j] = np.mean(np.sum(w.astype(np.float64) ** 2, axis=2), axis=1)
         acc["Na2"][:, j] = N * np.mean(a.astype(np.float64) ** 2, axis=(1, 2))
+
+
+def pair_groups(pair_n, pair_m, P):
+    """The pairs that contain each read-in coordinate, for
+    :func:`simulations._kernels_modadd.modadd_wgrad_pairs`.
+
+    Coordinate j < P is token n = j of the first half, j = P + m token m of the second.
+    Returns (ptr, rows, partner), int64: the rows r (indices into pair_n, pair_m) with
+    pair_n[r] = j (j < P) or pair_m[r] = j - P (j >= P) are ``rows[ptr[j]:ptr[j + 1]]`` in
+    increasing order, and ``partner`` is the other coordinate of each (P + pair_m[r],
+    resp. pair_n[r])."""
+    pair_n = np.asarray(pair_n, np.int64)
+    pair_m = np.asarray(pair_m, np.int64)
+    coord = np.concatenate([pair_n, P + pair_m])
+    other = np.concatenate([P + pair_m, pair_n])
+    row = np.concatenate([np.arange(pair_n.size), np.arange(pair_m.size)])
+    order = np.lexsort((row, coord))           # by coordinate, then row
+    ptr = np.zeros(2 * P + 1, np.int64)
+    np.cumsum(np.bincount(coord, minlength=2 * P), out=ptr[1:])
+    return ptr, np.ascontiguousarray(row[order], np.int64), np.ascontiguousarray(other[order], np.int64)
+
+
+def pair_metrics(f, Y, labels, train, test) -> dict:
+    """Loss and accuracy of outputs on the training and test pairs.
+
+    Parameters
+    ----------
+    f : ndarray, shape (S, P^2, P)
+        Outputs of S networks on every pair.
+    Y : ndarray, shape (P^2, P)
+        Centred targets.
+    labels : ndarray, shape (P^2,)
+        Residue of each pair.
+    train, test : ndarray of int
+        Row indices of the split.
+
+    Returns
+    -------
+    dict
+        ``{train,test}_loss``: (1/|rows|) sum_{rows} sum_p (f_p - y_p)^2; ``{train,test}_accuracy``:
+        fraction of the rows with argmax_p f_p = label; each an (S,) array (NaN for no rows).
+    """
+    out = {}
+    hit = np.argmax(f, axis=2) == np.asarray(labels)[None, :]
+    sq = np.sum((f - Y[None]) ** 2, axis=2)
+    for name, rows in (("train", train), ("test", test)):
+        if len(rows):
+            out[name + "_loss"] = sq[:, rows].mean(axis=1)
+            out[name + "_accuracy"] = hit[:, rows].mean(axis=1)
+        else:
+            out[name + "_loss"] = out[name + "_accuracy"] = np.full(f.shape[0], np.nan)
+    return out
 
 
 def pair_marginal(P, v, gamma, edges, sub=4):

@@ -48,7 +48,8 @@ def estimate_memory(config, jobs: int = 1, physical=None) -> int:
     worker, state = 0, 0
     for s2 in config.sigma2:
         w, st = cls.estimate_bytes(physical(config.teacher, config.params, s2), S, config.dtype, config.n_test,
-                                   config.n_samples, config.time_blocks)
+                                   config.n_samples, config.time_blocks,
+                                   train_fraction=getattr(config, "train_fraction", 1.0))
         worker, state = max(worker, w), max(state, st)
     members = len(config.sigma2) * config.seeds
     workers = min(jobs, n_batches)
