@@ -120,7 +120,8 @@ def train_cmd(task, P, operation, width, train_fraction, parametrisation, init_s
     """Train two-layer networks f = c W2 (W1 x)^2 on modular arithmetic by gradient descent
     and record grokking: losses, accuracies, norms, gradient norms, Fourier IPR, dominant
     frequencies and phases, the empirical NTK's change, fit and grokking times (censored
-    when not reached)."""
+    when not reached); at the end, each network's distance to Gromov's analytic solution
+    (with the level of random weights) and the correlation of W1^T W1 with sqrt(AGOP)."""
     from adaptive_kernel._cliutil import DATA_DIR, _one_line, check_output, command_line, interrupted, warn
     from adaptive_kernel.errors import PhasesimError, WriteError
     from adaptive_kernel.limits import cap_jobs

@@ -102,7 +102,7 @@ from adaptive_kernel.tasks import TASKS, get_task, split_seed_sequence
 
 from ._blas import bmm, default_threads, run_parallel
 from ._kernels_train import gather_square, scatter_hidden_grad
-from .training_io import TRACE_DESCRIPTIONS
+from .training_io import LINKS_HEADER, TRACE_DESCRIPTIONS, links_cells
 
 #: parametrisations: name -> description
 PARAMETRISATIONS = {
@@ -958,7 +958,15 @@ def _advance_unit(meta: dict, i_frac: int, i_width: int, members: list, states, 
     else:
         tr.set_state(merge_states(states))
     tr.run(n)
-    return split_state(tr.get_state(), len(members))
+    st = tr.get_state()
+    if tr.iteration >= cfg.steps:
+        # the end-of-training measures, computed where the network is (one network at a
+        # time, a pure function of its weights, seed and split)
+        links = network_links(tr.task, tr.N, tr.train_fraction, st["W1"], st["W2"], tr.seed_values, tr.scale,
+                              init=initial_weights(cfg, tr.N, tr.seed_values))
+        for k, v in links.items():
+            st["end/" + k] = v
+    return split_state(st, len(members))
 
 
 def _blocks(config: TrainConfig, workers: int) -> list:
@@ -1069,6 +1077,149 @@ def run_training(config: TrainConfig, backend=None, resume: bool = False, checkp
 
 
 # ---------------------------------------------------------------------------------------
+# links to the analytic solution and to RFM, measured on the final weights
+# ---------------------------------------------------------------------------------------
+#: random Gaussian networks averaged in the distance baseline of :func:`network_links`
+DISTANCE_BASELINE_DRAWS = 8
+#: names of the per-network end-of-training measures of :func:`network_links`
+LINKS = ("analytic_distance", "analytic_distance_random", "analytic_distance_nearest",
+         "analytic_distance_nearest_random", "nfm_agop_corr", "nfm_agop_corr_init")
+
+
+def network_links(task, width: int, train_fraction: float, W1, W2, seed_values, scale: float,
+                  init=None) -> dict:
+    r"""Where the final weights of a block of networks stand relative to Gromov's analytic
+    solution and to the neural feature ansatz of RFM (Mallinar et al.).
+
+    **Distance to the analytic solution.** For the network of seed value s the reference is
+    :func:`simulations.analytic.gromov_network` ``(task, width, seed=s)`` (cyclic frequencies:
+    neuron i carries k = 1 + (i mod (P-1)), so the frequency classes 1 .. floor(P/2) are used
+    equally often). :func:`simulations.analytic.weight_distance` describes each neuron by the
+    normalised Fourier power spectra of its read-in row (s_i) and read-out column (r_i) and
+    costs a pair (i, j) as
+
+    .. math:: C_{ij} = \tfrac12\big[\mathrm{TV}(s_i, s'_j) + \mathrm{TV}(r_i, r'_j)\big]
+              \in [0, 1],\qquad \mathrm{TV}(a, b) = \tfrac12\sum_k |a_k - b_k| ,
+
+    invariant under neuron order, per-neuron sign and scale, phases (token and output
+    translations) and k <-> -k. Two numbers are stored:
+
+    * ``analytic_distance``: the mean of C over the one-to-one assignment of minimal total
+      cost (``match="assignment"``): 0 only when every neuron is a single-frequency neuron of
+      the solution *and* the frequencies are used with the reference's multiplicities (a
+      network of perfect single-frequency neurons on m of the K = floor(P/2) classes is at
+      about 1 - m/K, since most of its neurons must be paired with a reference neuron of
+      another frequency);
+    * ``analytic_distance_nearest``: the mean over the network's neurons of min_j C_ij
+      (``match="nearest"``): how far each neuron is from *some* neuron of the solution,
+      whatever the frequency multiplicities (0 for a network that uses any subset of
+      Gromov's neurons).
+
+    Scale: both are fractions of spectral mass in the wrong place, in [0, 1]. A network of
+    i.i.d. Gaussian weights has its power spread over all frequencies (Dirichlet weights
+    of mean ~ 2/P per class), so it sits close to 1 - O(1/P); the baselines
+    ``analytic_distance_random`` and ``analytic_distance_nearest_random`` are measured, not
+    assumed: the mean distance of :data:`DISTANCE_BASELINE_DRAWS` networks of i.i.d. N(0, 1)
+    weights of the same shape (the distance ignores the scale of each neuron, hence of the
+    initialisation) drawn from ``default_rng(split_seed_sequence(s, "distance-baseline"))``,
+    to the same reference. A trained network that found Gromov's solution is near 0, one
+    that kept its random features is near the baseline. NaN for operations without an
+    analytic solution (no relabelling to addition: ``mul``, ``div``), for non-finite
+    weights, and for widths whose cost tensor exceeds :data:`MAX_DISTANCE_BYTES`
+    (:func:`distance_memory`; N > ~1150 at P = 97).
+
+    **Neural feature matrix against AGOP.** ``nfm_agop_corr`` is the Pearson correlation
+    over all (2P)^2 entries of the neural feature matrix W1^T W1 with G^{1/2}, G the AGOP of
+    f = c W2 (W1 x)^2 over the network's own training inputs
+    (:func:`simulations.rfm.nfm_agop_correlation`, uncentred gradients):
+
+    .. math:: G = \frac{4c^2}{n}\, W_1^T\big[(W_2^T W_2)\circ(H^T H)\big] W_1,\qquad H = X W_1^T .
+
+    The neural feature ansatz says W1^T W1 proportional to G^{1/2}; Mallinar et al. (Fig. 6) report
+    0.92-0.96 for trained networks. The number has a high floor: both matrices are
+    dominated by their diagonal for random weights (W1^T W1 ~ N s^2 I), so
+    ``nfm_agop_corr_init`` gives the same correlation for the network's initial weights
+    (``init``), the level before any learning. NaN for non-finite weights.
+
+    Parameters
+    ----------
+    task : ModularArithmetic
+    width : int
+    train_fraction : float
+        The networks' split is ``task.split(train_fraction, s)``.
+    W1 : ndarray, shape (S, N, 2P)
+    W2 : ndarray, shape (S, P, N)
+    seed_values : sequence of int, length S
+    scale : float
+        c of f = c W2 (W1 x)^2 (changes G by c^2, not the correlation).
+    init : (ndarray (S, N, 2P), ndarray (S, P, N)), optional
+        The initial weights (``nfm_agop_corr_init``; NaN without them).
+
+    Returns
+    -------
+    dict
+        :data:`LINKS` -> ndarray (S,).
+    """
+    from .analytic import gromov_network, weight_distance
+    from .rfm import nfm_agop_correlation
+
+    W1 = np.asarray(W1, float)
+    W2 = np.asarray(W2, float)
+    S, N, D = W1.shape
+    P = D // 2
+    out = {k: np.full(S, np.nan) for k in LINKS}
+    analytic = task.addition_relabelling() is not None and distance_memory(P, N) <= MAX_DISTANCE_BYTES
+    for j, s in enumerate(seed_values):
+        w1, w2 = W1[j], W2[j]
+        if not (np.all(np.isfinite(w1)) and np.all(np.isfinite(w2))):
+            continue
+        if analytic:
+            ref = gromov_network(task, int(width), seed=int(s))
+            out["analytic_distance"][j] = weight_distance(w1, w2, ref)
+            out["analytic_distance_nearest"][j] = weight_distance(w1, w2, ref, match="nearest")
+            rng = np.random.default_rng(split_seed_sequence(int(s), "distance-baseline"))
+            R1 = rng.standard_normal((DISTANCE_BASELINE_DRAWS, N, D))
+            R2 = rng.standard_normal((DISTANCE_BASELINE_DRAWS, P, N))
+            out["analytic_distance_random"][j] = float(np.mean(weight_distance(R1, R2, ref)))
+            out["analytic_distance_nearest_random"][j] = float(np.mean(weight_distance(R1, R2, ref,
+                                                                                       match="nearest")))
+        X = task.inputs(task.split(float(train_fraction), int(s)).train)
+        with np.errstate(all="ignore"):
+            out["nfm_agop_corr"][j] = nfm_agop_correlation(w1, w2, X, scale)
+            if init is not None:
+                out["nfm_agop_corr_init"][j] = nfm_agop_correlation(np.asarray(init[0][j], float),
+                                                                    np.asarray(init[1][j], float), X, scale)
+    return out
+
+
+def distance_memory(P: int, N: int) -> int:
+    """Peak bytes of one :func:`simulations.analytic.weight_distance` call against a
+    reference of the same width: two (N, N, floor(P/2) + 1) float64 temporaries of its
+    cost matrix, plus the random draws of the baseline."""
+    return int(8 * (2 * N * N * (P // 2 + 1) + DISTANCE_BASELINE_DRAWS * 3 * P * N * 2))
+
+
+#: above this :func:`distance_memory`, :func:`network_links` stores NaN distances rather
+#: than allocate it (weight_distance broadcasts the full (N, N, K) cost tensor)
+MAX_DISTANCE_BYTES = 2 ** 30
+
+
+def initial_weights(config, N: int, seed_values) -> tuple:
+    """(W1 (S, N, 2P), W2 (S, P, N)): the initial weights of the networks of these seed
+    values (:func:`init_params`, as :meth:`Trainer.initialize` draws them)."""
+    pairs = [init_params(config.P, N, int(s), config.init_scale_for(N), config.dtype) for s in seed_values]
+    return np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs])
+
+
+def links_memory(P: int, N: int, n_train: int) -> int:
+    """Peak bytes of :func:`network_links` for one network: :func:`distance_memory` (when
+    at most :data:`MAX_DISTANCE_BYTES`), X (n, 2P), H (n, N) and the N x N products of the
+    AGOP."""
+    dist = distance_memory(P, N)
+    return int((dist if dist <= MAX_DISTANCE_BYTES else 0) + 8 * (n_train * (2 * P + N) + 4 * N * N))
+
+
+# ---------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------
 def first_step_reaching(values, steps, level: float) -> np.ndarray:
@@ -1088,7 +1239,10 @@ class TrainingResult:
     values), ``traces`` {name: (S, T)}, ``freq_hist`` (S, T, floor(P/2)), ``phase_hist``
     (S, T, PHASE_BINS), ``W1`` (S, N, 2P), ``W2`` (S, P, N) (final weights), ``ipr_final``,
     ``freq_final``, ``phase_final`` (S, N), ``grok_step``, ``fit_step`` (S,) (-1: censored),
-    ``diverged_step`` (S,) (-1: finite throughout) and ``status`` (list of str per network).
+    ``diverged_step`` (S,) (-1: finite throughout), ``status`` (list of str per network) and
+    the end-of-training links of :func:`network_links` (S,): ``analytic_distance``,
+    ``analytic_distance_random``, ``analytic_distance_nearest``,
+    ``analytic_distance_nearest_random``, ``nfm_agop_corr``, ``nfm_agop_corr_init``.
     ``steps`` (T,) are the logged steps.
     """
 
@@ -1116,6 +1270,12 @@ class TrainingResult:
                     kdom = dominant_frequency(np.asarray(W1, float))
                     phase = (phase_combination(np.asarray(W1, float), np.asarray(W2, float), task=task)
                              if relabel else np.full(W1.shape[:2], np.nan))
+                seeds = np.arange(config.seeds, dtype=np.int64) + config.seed
+                if all("end/" + k in st for k in LINKS):
+                    links = {k: np.asarray(st["end/" + k], float) for k in LINKS}
+                else:   # a checkpoint of the last step written before these measures existed
+                    links = network_links(task, N, f, W1, W2, seeds, config.output_scale_for(N),
+                                          init=initial_weights(config, N, seeds))
                 div = np.asarray(st["diverged_step"], np.int64)
                 grok = first_step_reaching(traces["test_acc"], steps, config.threshold)
                 fit = first_step_reaching(traces["train_acc"], steps, 1.0)
@@ -1123,7 +1283,7 @@ class TrainingResult:
                           for d, g in zip(div, grok)]
                 pts.append({"train_fraction": f, "width": N,
                             "n_train": task.split(f, config.seed).n_train,
-                            "seeds": np.arange(config.seeds, dtype=np.int64) + config.seed,
+                            "seeds": seeds, **links,
                             "traces": traces, "freq_hist": np.asarray(st["freq_hist"]),
                             "phase_hist": np.asarray(st["phase_hist"]), "W1": W1, "W2": W2,
                             "ipr_final": ipr, "freq_final": kdom, "phase_final": phase,
@@ -1153,9 +1313,10 @@ class TrainingResult:
     # -- summaries -------------------------------------------------------------------------
     def table(self) -> str:
         """One line per (train fraction, width): final accuracies, grokked networks, median
-        fit and grokking steps."""
+        fit and grokking steps, mean IPR, and the end-of-training links of
+        :func:`network_links` (:data:`~simulations.training_io.LINKS_LEGEND`)."""
         head = (f"{'fraction':>8s} {'width':>6s} {'train_acc':>9s} {'test_acc':>8s} {'grokked':>8s} "
-                f"{'fit_step':>9s} {'grok_step':>9s} {'ipr':>6s}")
+                f"{'fit_step':>9s} {'grok_step':>9s} {'ipr':>6s} " + LINKS_HEADER)
         lines = [head]
         for p in self.points:
             tr = p["traces"]
@@ -1164,7 +1325,7 @@ class TrainingResult:
             lines.append(f"{p['train_fraction']:8.4g} {p['width']:6d} {_mean_last(tr['train_acc']):9.3f} "
                          f"{_mean_last(tr['test_acc']):8.3f} {int(np.sum(g >= 0)):>4d}/{len(g):<3d} "
                          f"{_median_or_dash(fit):>9s} {_median_or_dash(g):>9s} "
-                         f"{_mean_last(tr['ipr']):6.3f}")
+                         f"{_mean_last(tr['ipr']):6.3f} " + links_cells(p))
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -1200,13 +1361,15 @@ def _median_or_dash(a) -> str:
 def estimate_memory(config: TrainConfig, workers: int = 1) -> int:
     """Peak bytes of :func:`run_training`: per block (one worker) the weights, gradients,
     optimizer moments and traces of its networks, the (B, N) work arrays of one network
-    (H, A, dA, matmul temporaries: 5 arrays) and the evaluation chunk; the parent holds
+    (H, A, dA, matmul temporaries: 5 arrays) and the evaluation chunk, or the end-of-training
+    measures of one network (:func:`links_memory`) if larger; the parent holds
     every network's state twice while a segment is exchanged."""
     P = config.P
     n_pairs = config.task_obj().n_pairs
     isz = np.dtype(config.dtype).itemsize
     T = len(log_steps(config.steps, config.log_every))
-    B = max(int(math.floor(f * n_pairs + 0.5)) for f in config.train_fractions)
+    n_train_max = max(int(math.floor(f * n_pairs + 0.5)) for f in config.train_fractions)
+    B = n_train_max
     if config.batch_size is not None:
         B = min(B, config.batch_size)
     N = max(config.widths)
@@ -1214,6 +1377,8 @@ def estimate_memory(config: TrainConfig, workers: int = 1) -> int:
     work = 5 * max(B, min(EVAL_CHUNK, n_pairs)) * N * isz + B * P * isz * 3
     blocks = _blocks(config, workers)
     S_block = max(len(m) for _, _, m in blocks)
+    # the end-of-training measures of one network at a time (network_links)
+    work = max(work, links_memory(P, N, n_train_max))
     worker = S_block * per_net + work
     n_nets = len(config.train_fractions) * len(config.widths) * config.seeds
     parent = 2 * n_nets * per_net
@@ -1252,4 +1417,5 @@ __all__ = ["TrainConfig", "Trainer", "TrainingResult", "run_training", "loss_and
            "init_params", "output_scale", "default_init_scale", "log_steps", "Optimizer", "GD", "Momentum",
            "AdamW", "NormalizedGD", "OPTIMIZERS", "make_optimizer", "trainable_tasks", "default_task",
            "first_step_reaching", "estimate_memory", "check_resources", "PARAMETRISATIONS", "LOSSES",
+           "network_links", "links_memory", "distance_memory", "MAX_DISTANCE_BYTES", "LINKS", "DISTANCE_BASELINE_DRAWS",
            "TRACE_DESCRIPTIONS"]

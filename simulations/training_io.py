@@ -25,6 +25,16 @@ Layout (every dataset carries a one-line ``description`` and ``units`` where one
                           train accuracy 1; -1: not reached (censored)
         diverged_step     (S,) first step with a non-finite loss; -1: none
         status            (S,) "grokked", "censored" or "diverged"
+        analytic_distance, analytic_distance_random      (S,) distance of the final weights
+                          to Gromov's analytic network of the same width (one-to-one neuron
+                          assignment), and the same for i.i.d. Gaussian weights (the baseline)
+        analytic_distance_nearest, analytic_distance_nearest_random   (S,) the same with
+                          each neuron matched to its nearest analytic neuron
+        nfm_agop_corr, nfm_agop_corr_init   (S,) Pearson correlation of W1^T W1 with
+                          sqrt(AGOP) on the training inputs, final and initial weights
+                          (:func:`simulations.training.network_links`)
+
+Format versions: 1 (no end-of-training links; read with those datasets NaN), 2 (this one).
 
 This module imports only :mod:`adaptive_kernel.storage` and :mod:`adaptive_kernel.errors`,
 never :mod:`simulations.training` (which imports it) nor the registry of kinds.
@@ -37,7 +47,7 @@ import numpy as np
 from adaptive_kernel.errors import FileFormatError
 from adaptive_kernel.storage import describe, open_h5, py_value, write_result
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The root attribute ``kind`` of a training file.
 KIND = "train"
 
@@ -69,6 +79,54 @@ _POINT = {
     "fit_step": ("first logged step with train accuracy 1; -1: not reached", "step"),
     "diverged_step": ("first step with a non-finite loss; -1: finite throughout", "step"),
 }
+
+#: the end-of-training links (format_version >= 2; NaN when read from an older file)
+_LINKS = {
+    "analytic_distance": (
+        "distance of the final weights to Gromov's analytic network of the same width: mean over a one-to-one "
+        "neuron assignment of (TV of read-in spectra + TV of read-out spectra)/2, in [0, 1]; 0 = the analytic "
+        "solution up to neuron order, scale and phases; NaN: no analytic solution for the operation", "1"),
+    "analytic_distance_random": (
+        "the same distance for i.i.d. Gaussian weights of the same shape (mean of several draws): the level "
+        "of a network that learned nothing", "1"),
+    "analytic_distance_nearest": (
+        "mean over neurons of the distance to the nearest neuron of Gromov's analytic network (frequency "
+        "multiplicities ignored), in [0, 1]", "1"),
+    "analytic_distance_nearest_random": (
+        "the nearest-neuron distance for i.i.d. Gaussian weights of the same shape (mean of several draws)", "1"),
+    "nfm_agop_corr": (
+        "Pearson correlation over entries of the neural feature matrix W1^T W1 with the square root of the "
+        "network's AGOP on its training inputs (Mallinar et al. Fig. 6: 0.92-0.96)", "1"),
+    "nfm_agop_corr_init": (
+        "the same correlation for the network's initial weights (the level before learning: both matrices are "
+        "diagonal-dominated for random weights)", "1"),
+}
+
+
+def _finite_mean(a) -> float:
+    a = np.asarray(a, float).ravel()
+    a = a[np.isfinite(a)]
+    return float(np.mean(a)) if a.size else float("nan")
+
+
+def _cell(value: float, width: int) -> str:
+    return f"{value:{width}.3f}" if np.isfinite(value) else f"{'-':>{width}s}"
+
+
+#: columns of :func:`links_cells` (``table()`` of a result and of a file)
+LINKS_HEADER = f"{'dist':>6s} {'d_rand':>6s} {'near':>6s} {'n_rand':>6s} {'nfm~agop':>8s} {'(init)':>6s}"
+#: what the columns mean (``info()``)
+LINKS_LEGEND = ("dist: distance of the final weights to Gromov's analytic network of the same width (0: that "
+                "solution up to neuron order, scale and phases; d_rand: the same for i.i.d. Gaussian weights); "
+                "near/n_rand: each neuron to its nearest analytic neuron; nfm~agop: Pearson correlation of "
+                "W1^T W1 with sqrt(AGOP) on the training inputs (Mallinar et al. Fig. 6: 0.92-0.96; (init): the same "
+                "at the initial weights); "
+                "means over the networks of a point, '-': not measured")
+
+
+def links_cells(point) -> str:
+    """The end-of-training links of one point, means over its networks (:data:`LINKS_HEADER`)."""
+    return " ".join(_cell(_finite_mean(point.get(k, np.nan)), w) for k, w in zip(_LINKS, (6, 6, 6, 6, 8, 6)))
 
 
 def _fill(f, result) -> None:
@@ -105,7 +163,7 @@ def _fill(f, result) -> None:
         tg = gi.create_group("traces")
         for k, v in p["traces"].items():
             describe(tg.create_dataset(k, data=v), TRACE_DESCRIPTIONS.get(k, k) + " (networks x logged steps)", "1")
-        for k, (text, units) in _POINT.items():
+        for k, (text, units) in {**_POINT, **_LINKS}.items():
             describe(gi.create_dataset(k, data=p[k]), text, units)
         describe(gi.create_dataset("status", data=np.array(p["status"], dtype=object),
                                    dtype=h5py.string_dtype()),
@@ -166,9 +224,10 @@ class TrainingData:
 
     def table(self) -> str:
         """One line per (train fraction, width): networks, final mean accuracies, grokked
-        networks (the others censored or diverged), median fit and grokking steps."""
+        networks (the others censored or diverged), median fit and grokking steps, and the
+        end-of-training links (:data:`LINKS_LEGEND`)."""
         lines = [f"{'fraction':>8s} {'width':>6s} {'train_acc':>9s} {'test_acc':>8s} {'grokked':>8s} "
-                 f"{'fit_step':>9s} {'grok_step':>9s}"]
+                 f"{'fit_step':>9s} {'grok_step':>9s} " + LINKS_HEADER]
         for p in self.points:
             tr = p["traces"]
             g, fit = np.asarray(p["grok_step"]), np.asarray(p["fit_step"])
@@ -184,7 +243,7 @@ class TrainingData:
 
             lines.append(f"{p['train_fraction']:8.4g} {p['width']:6d} {last(tr['train_acc']):9.3f} "
                          f"{last(tr['test_acc']):8.3f} {int(np.sum(g >= 0)):>4d}/{len(g):<3d} {med(fit):>9s} "
-                         f"{med(g):>9s}")
+                         f"{med(g):>9s} " + links_cells(p))
         return "\n".join(lines)
 
     def info(self) -> str:
@@ -198,7 +257,7 @@ class TrainingData:
         keys = ("optimizer", "loss", "parametrisation", "lr_used", "weight_decay_used", "batch_size", "steps",
                 "seeds", "seed", "threshold", "dtype")
         lines.append("training:   " + ", ".join(f"{k}={c[k]}" for k in keys if k in c))
-        return "\n".join(lines + [self.table()])
+        return "\n".join(lines + [self.table(), LINKS_LEGEND])
 
     @classmethod
     def from_file(cls, f, path="file"):
@@ -222,6 +281,8 @@ class TrainingData:
                      "traces": {k: v[()] for k, v in gi["traces"].items()}}
                 for k in _POINT:
                     p[k] = gi[k][()]
+                for k in _LINKS:   # absent from files of format_version 1
+                    p[k] = gi[k][()] if k in gi else np.full(len(p["seeds"]), np.nan)
                 p["status"] = [s.decode() if isinstance(s, bytes) else str(s) for s in gi["status"][()]]
             except KeyError as exc:
                 raise FileFormatError(f"{path}: train/{i} is incomplete ({exc})") from None
@@ -235,4 +296,5 @@ class TrainingData:
             return cls.from_file(f, path)
 
 
-__all__ = ["TrainingData", "write_training", "KIND", "FORMAT_VERSION"]
+__all__ = ["TrainingData", "write_training", "links_cells", "KIND", "FORMAT_VERSION", "LINKS_HEADER",
+           "LINKS_LEGEND"]
