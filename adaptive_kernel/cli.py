@@ -24,6 +24,7 @@ from __future__ import annotations
 import click
 
 from simulations.analytic_cli import analytic_cmd
+from simulations.atlas_cli import atlas_cmd
 from simulations.cli import langevin_cmd
 from simulations.kernel_cli import kernel_cmd
 from simulations.rfm_cli import rfm_cmd
@@ -50,7 +51,8 @@ def main():
     """
 
 
-for _command in (scan_cmd, plot_cmd, info_cmd, langevin_cmd, train_cmd, kernel_cmd, analytic_cmd, rfm_cmd):
+for _command in (scan_cmd, plot_cmd, info_cmd, langevin_cmd, train_cmd, kernel_cmd, analytic_cmd, rfm_cmd,
+                 atlas_cmd):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover

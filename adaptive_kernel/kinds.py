@@ -178,5 +178,6 @@ register_kind("train", "simulations.training_io:TrainingData", figures="adaptive
 register_kind("analytic", "simulations.analytic:AnalyticResult", figures="adaptive_kernel.plotting_fourier")
 register_kind("kernel", "simulations.kernel_regime:KernelResult", figures="adaptive_kernel.plotting_kernel")
 register_kind("rfm", "simulations.rfm:RFMResult", figures="adaptive_kernel.plotting_rfm")
+register_kind("atlas", "simulations.atlas:AtlasResult", figures="adaptive_kernel.plotting_atlas")
 
 __all__ = ["load", "register_kind", "reader_for", "figures_for", "known_kinds", "kind_of"]

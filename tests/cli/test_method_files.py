@@ -16,6 +16,8 @@ RUNS = {
     "train": ["train", "--P", "11", "--width", "40", "--train-fraction", "0.5", "--steps", "60",
               "--log-every", "20", "--seeds", "2"],
     "rfm": ["rfm", "--P", "7", "--train-fraction", "0.5", "--iterations", "3", "--seeds", "2"],
+    "atlas": ["atlas", "--P", "7,11", "--train-fraction", "0.4:0.8:2", "--seeds", "2", "--methods",
+              "kernel-nngp,rfm-quadratic,gd,analytic", "--rfm-iterations", "3", "--gd-steps", "20", "--net-width", "16"],
 }
 
 

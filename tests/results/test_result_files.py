@@ -25,7 +25,7 @@ from adaptive_kernel.results import ScanResult
 from adaptive_kernel.solver import STATUS_MESSAGES
 
 SIGMA2 = np.linspace(0.3, 0.2, 3)
-PHASE_CODES = "0=GFL, 1=GMFL-I, 2=GMFL-II, -1=not converged"
+PHASE_CODES = "0=GFL, 1=GMFL-I, 2=GMFL-II, 3=crossover, -1=not converged"
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_every_file_carries_its_kind(files):
         with h5py.File(path, "r") as f:
             assert f.attrs["kind"] == kind
         assert kinds.kind_of(path) == kind
-    assert kinds.known_kinds() == ["analytic", "kernel", "langevin", "phase_diagram", "rfm", "scan", "train"]
+    assert kinds.known_kinds() == ["analytic", "atlas", "kernel", "langevin", "phase_diagram", "rfm", "scan", "train"]
     assert adaptive_kernel.load is kinds.load
 
 
