@@ -6,7 +6,9 @@ figure                  what it shows
 ``accuracy``            test accuracy vs training fraction alpha for every method, one
                         panel per P (mean and standard deviation over seeds); the
                         generalisation threshold dashed, chance 1/P dotted; the analytic
-                        network (built without data) is the black reference line
+                        network (built without data) is the black reference line; the
+                        Langevin networks also with their sample-averaged output (dotted)
+                        and, as open markers, units whose sampler check failed
 ``alpha-c``             alpha_c vs P on log axes per method: bracketed values with their
                         brackets as error bars, censored ones as triangles (up: not reached
                         at the largest fraction; down: already at the smallest), and the
@@ -51,6 +53,26 @@ def _suptitle(fig, result, what):
     fig.suptitle(f"{what}: {p['task']} ({p['operation']}), {len(p['seeds'])} seed(s)", fontsize=11)
 
 
+def _sampled_overlay(ax, result, method, P, color, marker):
+    """For a sampled method (Langevin): the test accuracy of the sample-averaged output
+    (dotted) and, as open markers, the units whose sampler check failed (left out of the
+    line and of alpha_c, shown with their measured per-sample accuracy)."""
+    u = result.units
+    sel = (u["method"] == method) & (u["P"] == P)
+    ok = np.asarray(u.get("sampling_ok", np.full(u["method"].size, np.nan)), float)[sel]
+    if not sel.any() or not np.any(np.isfinite(ok)):
+        return
+    fr = u["train_fraction"][sel]
+    mo = u["test_accuracy_mean_output"][sel]
+    xs = np.unique(fr)
+    ax.plot(xs, [np.nanmean(mo[fr == x]) if np.any(np.isfinite(mo[fr == x])) else np.nan for x in xs], color=color,
+            ls=":", lw=1.3, label=f"{method} (averaged output)")
+    bad = ok == 0.0
+    if bad.any():
+        ax.plot(fr[bad], u["test_accuracy"][sel][bad], ls="none", marker=marker if marker != "none" else "o",
+                mfc="none", ms=6, color=color, label=f"{method}: sampler check failed")
+
+
 @_styled
 def accuracy_figure(result, figsize=None):
     """Test accuracy vs training fraction, every method, one panel per P."""
@@ -69,6 +91,7 @@ def accuracy_figure(result, figsize=None):
                 ax.plot(fr, mean, color=c, ls="--", lw=1.4, label=f"{m} (no training)")
             else:
                 ax.errorbar(fr, mean, yerr=sd, color=c, marker=mk, ms=4.5, capsize=2, lw=1.3, label=m)
+            _sampled_overlay(ax, result, m, P, c, mk)
         ax.axhline(thr, color="0.5", ls="--", lw=0.8)
         ax.axhline(1.0 / P, color="0.5", ls=":", lw=0.8)
         ax.set_ylim(-0.03, 1.05)

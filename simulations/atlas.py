@@ -23,6 +23,10 @@ adamw           AdamW, the trainer's defaults                          steps
 analytic        Gromov's eq. 6 network of a stated width, evaluated    none (constructed)
                 on the test pairs (it does not see the training set:
                 the reference line)
+langevin        MALA chains of the square-activation network sampled   Langevin steps
+                from the posterior whose data term sums over the
+                training pairs (:func:`langevin_unit`); not in the
+                default set (``--methods all`` or by name)
 ==============  =====================================================  ==================
 
 Each method is a :class:`Method`: a pure unit function
@@ -45,6 +49,30 @@ False, never dropped. ``seconds`` is the unit's wall time (the one quantity that
 between runs); ``split_digest`` identifies the training set (first 8 bytes of the SHA-256
 of its sorted row indices, as a signed int64). Compact traces (test and training accuracy
 against the clock) are kept for every unit.
+
+Langevin networks (:func:`langevin_unit`, :func:`sample_langevin`)
+----------------------------------------------------------------
+One unit = ``members`` chains (same split, RNG streams ``dynamics_rng(seed, member, 0)``)
+of the network of ``phasesim langevin --train-fraction alpha --seed seed`` at one sigma2
+(:func:`langevin_config`), run in the unit's process. Defaults (:data:`_LANGEVIN_BUDGET`):
+N = P^2, sigma_a2 = 0.01, gamma = 1 (the package's Langevin runs,
+docs/langevin_results.md), sigma2 = 0.1, 6000 steps (3000 burn-in, thin 10), 2 members.
+sigma2 = 0.1: at these parameters ``phasesim scan`` (derived normalisation) is in GFL from
+sigma2 = 0.3 down to 0.01 at P = 11 and down to sigma2_gmfl1 = 0.021 at P = 23, with
+r = 0.61 (P = 11) and 0.66 (P = 23) at 0.1: the full-data posterior learns about a third
+of the target there, and it is the noise at which the package's Langevin runs equilibrate
+(at 0.05 the chains fail the sampler check in 10^4 steps at P = 11; GMFL, below 0.021,
+needs step sizes ~1e-3). Reported: the per-sample metrics (``test_accuracy``: posterior
+mean of one sampled network's accuracy; used for alpha_c) and those of the sample-averaged
+output (``test_accuracy_mean_output`` ...); the clock is the Langevin step of the recorded
+samples. A unit whose sampler check fails (``sampling_ok`` 0, status
+``not-equilibrated``) is kept, shown, and left out of alpha_c (counts as not generalising)
+and of the means (:meth:`AtlasResult.usable`).
+
+The alpha = 1 link (:func:`theory_link_unit`, ``theory_link``; default: on when langevin
+runs): per (P, seed) the same chains on every pair (the theory's posterior), their
+residual r = <y, y - fbar>/|y|^2 against the theory's r at the same (P, N, sigma_a2,
+gamma, sigma2) from :func:`adaptive_kernel.solver.scan` (:func:`theory_residual`).
 
 Critical training fraction (:func:`bracket_alpha_c`)
 ----------------------------------------------------
@@ -98,7 +126,11 @@ methods) and ``budgets`` (JSON). Group ``units``: one row per unit (``method``, 
 ``trace_test_accuracy``, ``trace_train_accuracy`` (units x T, NaN padded). Group
 ``splits``: ``P``, ``train_fraction``, ``seed``, ``n_train``, ``split_digest`` of every
 split used. Group ``alpha_c``: one row per (method, P) (:data:`ALPHA_C_FIELDS`). Group
-``kappa``: one row per method (:data:`KAPPA_FIELDS`).
+``kappa``: one row per method (:data:`KAPPA_FIELDS`). Format 2 adds to ``units`` the
+:data:`OPTIONAL_FIELDS` (NaN for methods without them) and, when the run had the alpha = 1
+link, the group ``theory_link`` (one row per (P, seed): ``P``, ``seed``,
+:data:`LINK_FIELDS`) and the root attribute ``param_theory_link``. Format 1 files are read
+(those fields NaN, no link).
 """
 from __future__ import annotations
 
@@ -115,7 +147,8 @@ from adaptive_kernel.errors import FileFormatError, ParameterError
 from adaptive_kernel.validation import Constraint
 
 KIND = "atlas"
-FORMAT_VERSION = 1
+#: 2: OPTIONAL_FIELDS and the group theory_link (files of format 1 are read, those as NaN / absent)
+FORMAT_VERSION = 2
 #: test accuracy that counts as generalising (the issue's alpha_c definition)
 THRESHOLD = 0.9
 #: fraction of the seeds that must generalise at a training fraction
@@ -143,9 +176,19 @@ UNIT_FIELDS = {
     "status": ("the method's status ('ok', 'censored', 'failed', ...)", None),
     "message": ("what happened, one line", None),
 }
+#: quantities only some methods have (NaN for the others; files of format 1 lack them and
+#: read back as NaN): name -> (description, units)
+OPTIONAL_FIELDS = {
+    "test_accuracy_mean_output": ("test accuracy of the sample-averaged output (langevin; mean over members)", "1"),
+    "train_accuracy_mean_output": ("training accuracy of the sample-averaged output (langevin)", "1"),
+    "test_loss_mean_output": ("test loss of the sample-averaged output (langevin)", "1"),
+    "sampling_ok": ("1: the sampler's check passed (simulations.diagnostics.sampling_health); 0: it did not "
+                    "(the unit is left out of alpha_c and the means); NaN: no sampler", None),
+    "acceptance": ("MALA acceptance after burn-in, mean over members (langevin)", "1"),
+}
 _INT_FIELDS = ("n_train", "n_test", "fit_time", "grok_time", "split_digest")
 _BOOL_FIELDS = ("fitted", "generalised", "success")
-_STR_FIELDS = ("status", "message")
+_STR_FIELDS = ("status", "message", "theory_phase")
 #: per (method, P)
 ALPHA_C_FIELDS = {
     "alpha_lo": ("lower end of the bracket of alpha_c (0: below the smallest fraction)", "1"),
@@ -171,6 +214,8 @@ LOSS_DEFINITIONS = {
     "rfm": "squared error averaged over the P outputs, one-hot targets, mean over pairs",
     "train": "the trainer's loss: squared error summed over the P outputs, one-hot targets, mean over pairs",
     "analytic": "least-squares-scaled squared error summed over the P outputs, one-hot targets, mean over pairs",
+    "langevin": "squared error summed over the P outputs, centred one-hot targets, mean over pairs, averaged over "
+                "the posterior samples",
 }
 
 
@@ -209,6 +254,11 @@ class Method:
         time on one core (measured on the development machine; module constants).
     memory : callable
         ``memory(task, train_fraction, budget) -> bytes`` peak of one unit.
+    default : bool
+        Part of the default method set (``--methods`` not given); ``all`` adds the others.
+    validate : callable, optional
+        ``validate(task_name, task_params, budget)``: checks that need the task (raise
+        ParameterError), called once per P when the configuration is built.
     """
 
     name: str
@@ -219,6 +269,8 @@ class Method:
     budget: dict
     cost: Callable
     memory: Callable
+    default: bool = True
+    validate: Callable | None = None
 
     def defaults(self) -> dict:
         return {k: b.default for k, b in self.budget.items()}
@@ -264,7 +316,7 @@ def _finish(out: dict, clock, test_acc, train_acc, threshold: float) -> dict:
     out["trace_clock"] = clock.astype(float)
     out["trace_test_accuracy"] = test_acc
     out["trace_train_accuracy"] = train_acc
-    if out.get("success", True) and out.get("status") in (None, "ok"):
+    if out.get("success", True) and out.get("status") in (None, "ok", "censored"):
         out["status"] = "ok" if out["generalised"] else "censored"
     return out
 
@@ -415,6 +467,220 @@ def analytic_unit(task_name, task_params, train_fraction, seed, budget, threshol
     return _canonical(out)
 
 
+# -- Langevin networks ---------------------------------------------------------------------
+def langevin_width(P: int, budget: dict) -> int:
+    """Hidden units N of the Langevin network: ``budget['width']``, or P^2 when it is None
+    (the package's Langevin runs, docs/langevin_results.md)."""
+    return int(budget["width"]) if budget.get("width") is not None else int(P) ** 2
+
+
+def langevin_config(task_name: str, task_params: dict, train_fraction: float, seed: int, budget: dict):
+    """The :class:`simulations.langevin.LangevinConfig` of one Langevin unit.
+
+    The network of the task (:func:`simulations.models.network_for` of the task's registry
+    name, which is also its theory's name) with the theory's parameters
+    ``make_params(P, N, sigma_a2, gamma)`` (derived normalisation, the package's defaults),
+    one sigma2, ``members`` chains, seed ``seed`` (the split seed: the data term sums over
+    ``task.split(train_fraction, seed).train``; the chains' RNG streams are
+    ``dynamics_rng(seed, member, 0)``). ``train_fraction`` 1: every pair (the theory's
+    posterior).
+    """
+    from adaptive_kernel.registry import get_theory
+
+    from .langevin import LangevinConfig
+
+    P = int(task_params["P"])
+    params = get_theory(task_name).make_params(P=P, N=langevin_width(P, budget), sigma_a2=float(budget["sigma_a2"]),
+                                               gamma=float(budget["gamma"]))
+    if task_params.get("operation", "add") != params.get("operation", "add"):
+        params["operation"] = task_params["operation"]
+    return LangevinConfig(task_name, params, [float(budget["sigma2"])], steps=int(budget["steps"]),
+                          burn_in=int(budget["burn_in"]), thin=int(budget["thin"]), seeds=int(budget["members"]),
+                          seed=int(seed), train_fraction=float(train_fraction))
+
+
+def _langevin_validate(task_name, task_params, budget):
+    """Everything a Langevin unit would refuse, refused before the run: the network exists for
+    the task, burn-in < steps, enough recorded samples, sigma2 in the range the theory
+    resolves, the operation (ParameterError)."""
+    from .models import network_for
+
+    if int(budget["burn_in"]) >= int(budget["steps"]):
+        raise ParameterError(f"langevin burn_in must be < steps = {budget['steps']}; got {budget['burn_in']}")
+    cfg = langevin_config(task_name, task_params, 0.5, 0, budget)
+    network_for(task_name).task_for(cfg.params)
+
+
+def sample_langevin(cfg) -> dict:
+    """Run the ``cfg.seeds`` chains of a one-point :class:`~simulations.langevin.LangevinConfig`
+    in this process and summarise them as :func:`simulations.langevin.run_langevin` does
+    for one point, without the theory (the atlas's units need none at alpha < 1, and the
+    alpha = 1 link takes the theory from the scan).
+
+    The chains are :class:`simulations.langevin.Chain` (the batch of one point, every member
+    with its RNG stream ``dynamics_rng(seed, member, 0)``) advanced ``cfg.steps``; the
+    summary is :func:`simulations.diagnostics.summarize` of the recorded traces and
+    :func:`simulations.diagnostics.sampling_health`, exactly the Langevin result's
+    ``scalars`` and ``sampling_ok``; the sample-averaged output's metrics are
+    :func:`simulations.models.pair_metrics` of fbar = f_sum / T, as in the network's
+    ``theory_point``.
+
+    Returns
+    -------
+    dict
+        ``scalars`` {trace: (mean over members and samples, standard error over members)},
+        ``mean_output`` {metric: mean over members} (only with a split), ``traces``
+        {name: (members, T)} with ``step`` (T,), ``acceptance`` (members,), ``sampling_ok``,
+        ``sampling_reason``; or ``{"diverged": message}`` when a chain diverged.
+    """
+    from . import diagnostics as D
+    from .langevin import Chain
+    from .models import network_for, pair_metrics, seed_mean_err
+    from .sampler import DivergenceError
+
+    network = network_for(cfg.teacher)
+    ch = Chain(cfg, 0, list(range(cfg.seeds))).init()
+    try:
+        ch.advance(cfg.steps)
+    except DivergenceError as exc:
+        return {"diverged": str(exc)}
+    T = cfg.n_samples
+    traces = {k: np.asarray(ch.acc[k]) for k in network.trace_names_for(cfg.train_fraction)}
+    summ = D.summarize(traces, cfg.thin)
+    acceptance = (ch.sampler.n_accept - ch.accept_at_burn) / (cfg.steps - cfg.burn_in)
+    ok, reason = D.sampling_health(acceptance, summ, cfg.integrator, T)
+    out = {"scalars": {k: (v["mean"], v["err"]) for k, v in summ.items()}, "mean_output": {},
+           "traces": dict(traces, step=cfg.burn_in + cfg.thin * (np.arange(T) + 1)),
+           "acceptance": np.asarray(acceptance, float), "sampling_ok": bool(ok), "sampling_reason": reason}
+    if cfg.train_fraction < 1.0:
+        task = network.task_for(ch.phys)
+        split = network.split_for(ch.phys, cfg.seed, cfg.train_fraction)
+        fbar = ch.acc["f_sum"] / T
+        for name, val in pair_metrics(fbar, task.targets(), task.labels(), split.train, split.test).items():
+            out["mean_output"][name] = float(seed_mean_err(val)[0])
+    return out
+
+
+def _sampling_fields(out: dict, run: dict) -> None:
+    out["sampling_ok"] = 1.0 if run["sampling_ok"] else 0.0
+    out["acceptance"] = float(np.mean(run["acceptance"]))
+    if not run["sampling_ok"]:
+        out["status"] = "not-equilibrated"
+        out["message"] = f"sampler check failed: {run['sampling_reason']}"
+
+
+def langevin_unit(task_name, task_params, train_fraction, seed, budget, threshold):
+    r"""Langevin networks sampled from the posterior on the training pairs of
+    ``task.split(train_fraction, seed)`` (:func:`langevin_config`, :func:`sample_langevin`).
+
+    Summary (every number a mean over the ``members`` chains):
+
+    * ``test_accuracy``, ``train_accuracy``, ``test_loss``, ``train_loss``: the posterior
+      mean of the per-sample metric, estimated by the mean over the recorded samples (after
+      burn-in) of each sample network's metric (what ``phasesim langevin --train-fraction``
+      stores as ``test_accuracy`` ...; loss: mean over the pairs of sum_p (f_p - y_p)^2,
+      centred targets). This is the accuracy of *a network drawn from the posterior*, the
+      analogue of one trained network, and the one alpha_c uses.
+    * ``*_mean_output``: the same metrics of each chain's sample-averaged output fbar (the
+      posterior-mean predictor).
+    * clock: the Langevin step of each recorded sample, burn_in + thin (j + 1); the traces
+      are the per-sample accuracies averaged over members; the time to generalise is the
+      first recorded step whose test accuracy (member mean) is >= ``threshold``, the time to
+      fit the first whose training accuracy is 1 (-1: censored). Samples are recorded after
+      burn-in only, so no time is below burn_in + thin.
+    * the sampler's check (``sampling_ok``, ``acceptance``): a failed check is status
+      ``not-equilibrated`` with the reason as message; such units are kept in the file and
+      left out of alpha_c and of the means (:meth:`AtlasResult.usable`).
+    * a diverged chain: success False, status ``diverged``, NaN metrics.
+    """
+    from adaptive_kernel.tasks import get_task
+
+    t0 = time.perf_counter()
+    task = get_task(task_name, **task_params)
+    split = task.split(train_fraction, seed)
+    cfg = langevin_config(task_name, task_params, train_fraction, seed, budget)
+    run = sample_langevin(cfg)
+    out = {"n_train": split.n_train, "n_test": split.n_test, "split_digest": split_digest(split.train)}
+    if "diverged" in run:
+        out.update(test_accuracy=math.nan, train_accuracy=math.nan, test_loss=math.nan, train_loss=math.nan,
+                   success=False, status="diverged", message=run["diverged"])
+        _finish(out, [], [], [], threshold)
+    else:
+        for name in ("test_accuracy", "train_accuracy", "test_loss", "train_loss"):
+            out[name] = float(run["scalars"][name][0])
+        for name in ("test_accuracy", "train_accuracy", "test_loss"):
+            out[name + "_mean_output"] = run["mean_output"][name]
+        out.update(success=True, status="ok",
+                   message=f"{cfg.seeds} chains, {cfg.steps} steps ({cfg.burn_in} burn-in, thin {cfg.thin}), "
+                           f"N={cfg.params['N']}, sigma2={cfg.sigma2[0]:g}")
+        _sampling_fields(out, run)
+        tr = run["traces"]
+        _finish(out, tr["step"], np.mean(tr["test_accuracy"], axis=0), np.mean(tr["train_accuracy"], axis=0),
+                threshold)
+    out["seconds"] = time.perf_counter() - t0
+    return _canonical(out)
+
+
+#: quantities of one alpha = 1 theory-link unit: name -> (description, units)
+LINK_FIELDS = {
+    "sigma2": ("noise sigma2 of the posterior", "1"),
+    "N": ("hidden units", "1"),
+    "residual": ("network r = <y, y - fbar>/|y|^2 over all pairs, mean over members", "1"),
+    "residual_err": ("its standard error (spread over members / sqrt(members))", "1"),
+    "residual_theory": ("the theory's r at the same parameters: adaptive_kernel.solver.scan, downward sweep", "1"),
+    "difference": ("residual - residual_theory", "1"),
+    "theory_phase": ("the theory's phase there (scan)", None),
+    "theory_converged": ("the scan point converged", None),
+    "sampling_ok": ("the sampler's check passed", None),
+    "acceptance": ("MALA acceptance after burn-in, mean over members", "1"),
+    "seconds": ("wall time of the unit", "s"),
+    "success": ("the chains ran to the end", None),
+    "status": ("'ok', 'not-equilibrated' or 'diverged'", None),
+    "message": ("what happened, one line", None),
+}
+
+
+def theory_residual(task_name: str, params: dict, sigma2: float) -> tuple:
+    """(r, phase name, converged) of the theory at ``sigma2``: the downward sweep of
+    :func:`adaptive_kernel.solver.scan` (what ``phasesim scan`` computes and stores) at the
+    one point ``sigma2``, with the theory registered under the task's name."""
+    from adaptive_kernel.registry import get_theory
+    from adaptive_kernel.solver import scan
+    from adaptive_kernel.teachers.base import PHASE_NAMES
+
+    sc = scan(get_theory(task_name), dict(params), [float(sigma2)]).scan
+    return float(sc["residual"][0]), str(PHASE_NAMES[int(sc["phase"][0])]), bool(sc["converged"][0])
+
+
+def theory_link_unit(task_name, task_params, seed, budget):
+    """The alpha = 1 link: Langevin networks on every pair (the theory's posterior) with the
+    method's budget (:func:`sample_langevin`), their residual r (what ``phasesim langevin``
+    stores as ``residual``: mean over members and samples of 1 - <f, y>/|y|^2, i.e. the r of
+    the sample-averaged output; error: spread over members / sqrt(members)) against
+    the theory's r at the same parameters (:func:`theory_residual`)."""
+    t0 = time.perf_counter()
+    cfg = langevin_config(task_name, task_params, 1.0, seed, budget)
+    r_th, phase, conv = theory_residual(task_name, cfg.params, cfg.sigma2[0])
+    run = sample_langevin(cfg)
+    out = {"sigma2": cfg.sigma2[0], "N": float(cfg.params["N"]), "residual_theory": r_th, "theory_phase": phase,
+           "theory_converged": conv}
+    if "diverged" in run:
+        out.update(residual=math.nan, residual_err=math.nan, sampling_ok=False, acceptance=math.nan, success=False,
+                   status="diverged", message=run["diverged"])
+    else:
+        m, e = run["scalars"]["residual"]
+        ok = run["sampling_ok"]
+        out.update(residual=float(m), residual_err=float(e), sampling_ok=ok,
+                   acceptance=float(np.mean(run["acceptance"])), success=True,
+                   status="ok" if ok else "not-equilibrated",
+                   message="" if ok else f"sampler check failed: {run['sampling_reason']}")
+    out["difference"] = out["residual"] - r_th
+    out["seconds"] = time.perf_counter() - t0
+    out["theory_converged"] = float(out["theory_converged"])    # 1/0: a checkpoint gives the same back
+    out["sampling_ok"] = float(out["sampling_ok"])
+    return _canonical(out)
+
+
 # -- cost and memory models (seconds on one core of the development machine) --------------
 def _kernel_cost(P, n, n_total, budget):
     """0.02 s + 3e-7 n^2 + 1e-11 n^3 (measured: P = 61, n = 3349: 3.4 s; n = 1116: 0.44 s)."""
@@ -475,6 +741,52 @@ def _analytic_memory(task, f, budget):
     return 8 * (3 * budget["width"] * 2 * task.P + 3 * min(CHUNK_ROWS, task.n_pairs) * max(budget["width"], task.P))
 
 
+#: Langevin cost constants (seconds on one core; :func:`_langevin_cost`), fitted to units at
+#: P = 11 (6000 steps), 23 and 31 (600 steps, n = alpha P^2 with alpha = 0.5) at N = P^2
+LANGEVIN_COST = {"fixed": 1.0, "step": 5e-5, "param_step": 2e-7, "pair_step": 2e-10, "sample": 1e-9}
+
+
+def _langevin_cost(P, n, n_total, budget):
+    """fixed + members (steps (c_s + c_w N P + c_p n N P) + samples c_m P^2 N P): the
+    per-parameter work of a MALA step (prior, Fourier decay, noise: 3 P N parameters), the
+    potential and its gradient over the n training pairs, and the measurements over all
+    P^2 pairs at every recorded sample ((steps - burn_in)/thin of them). Constants
+    :data:`LANGEVIN_COST`; measured/model 1.2 (P = 23), 0.9 (P = 31) on a quiet machine."""
+    N = langevin_width(P, budget)
+    c = LANGEVIN_COST
+    samples = (budget["steps"] - budget["burn_in"]) // budget["thin"]
+    return c["fixed"] + budget["members"] * (
+        budget["steps"] * (c["step"] + c["param_step"] * N * P + c["pair_step"] * n * N * P)
+        + samples * c["sample"] * n_total * N * P)
+
+
+def _langevin_memory(task, f, budget):
+    """The network's own estimate (:meth:`simulations.models.ModAddNetwork.estimate_bytes`)
+    of a batch of ``members`` chains at fraction f."""
+    from .models import network_for
+
+    net = network_for(task.name)
+    phys = {"P": task.P, "N": langevin_width(task.P, budget), "sigma_a2": budget["sigma_a2"],
+            "gamma": budget["gamma"], "sigma2": budget["sigma2"]}
+    samples = max(1, (budget["steps"] - budget["burn_in"]) // budget["thin"])
+    return int(net.estimate_bytes(phys, budget["members"], "float64", 1, samples, 4, train_fraction=min(f, 0.999))[0])
+
+
+_LANGEVIN_BUDGET = {
+    "steps": Budget(6000, Constraint("int", low=2, high=10 ** 8), "Langevin (MALA) steps per chain"),
+    "burn_in": Budget(3000, Constraint("int", low=0, high=10 ** 8),
+                      "steps before the first recorded sample (step size adapted during them); < steps"),
+    "thin": Budget(10, Constraint("int", low=1, high=10 ** 6), "steps between recorded samples (the clock's "
+                                                                "resolution)"),
+    "members": Budget(2, Constraint("int", low=1, high=1000), "independent chains on the same split"),
+    "width": Budget(None, Constraint("int", low=1, high=10 ** 6), "hidden units N (default P^2)"),
+    "sigma2": Budget(0.1, Constraint("real", low=0.0, low_open=True), "noise sigma2 (the posterior's temperature "
+                                                                       "of the data term)"),
+    "sigma_a2": Budget(0.01, Constraint("real", low=0.0, low_open=True), "read-out prior variance sigma_a2"),
+    "gamma": Budget(1.0, Constraint("real", low=0.0), "sextic Fourier weight decay gamma"),
+}
+
+
 _RIDGE = Budget(0.0, Constraint("real", low=0.0), "ridge relative to the mean diagonal of the kernel (0: ridgeless)")
 _ITER = Budget(20, Constraint("int", low=1, high=10_000), "RFM iterations T (clock: AGOP updates)")
 _WIDTH = Budget(256, Constraint("int", low=1, high=100_000), "hidden units N (the trainer's default 256)")
@@ -509,12 +821,23 @@ METHODS = {
     "analytic": Method("analytic", analytic_unit, "none (constructed)", "analytic",
                        "Gromov's analytic Fourier network (eq. 6), no training: the reference line",
                        {"width": _WIDTH}, _analytic_cost, _analytic_memory),
+    "langevin": Method("langevin", langevin_unit, "Langevin steps", "langevin",
+                       "Langevin (MALA) networks sampled from the posterior on the training pairs",
+                       _LANGEVIN_BUDGET, _langevin_cost, _langevin_memory, default=False,
+                       validate=_langevin_validate),
 }
 
 
-def method_names() -> list:
-    """The methods, registry order."""
-    return list(METHODS)
+def method_names(default_only: bool = False) -> list:
+    """The methods, registry order (``default_only``: those of the default set,
+    :attr:`Method.default`)."""
+    return [m for m, meth in METHODS.items() if meth.default or not default_only]
+
+
+def default_method_names() -> list:
+    """The default method set (every method but the Langevin networks, whose cost grows as
+    P^5 at the default width N = P^2)."""
+    return method_names(default_only=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -683,6 +1006,9 @@ class AtlasConfig:
         Fraction of seeds that must generalise (0.5).
     refine : int
         Bisection rounds (0: none).
+    theory_link : bool or None
+        Run the alpha = 1 link of the Langevin method (:func:`theory_link_unit`, one unit per
+        (P, seed)). None (default): exactly when ``langevin`` is among the methods.
     """
 
     task: str = ""
@@ -690,11 +1016,12 @@ class AtlasConfig:
     P: list = field(default_factory=lambda: [31, 61])
     fractions: list = field(default_factory=lambda: list(np.linspace(0.1, 0.9, 9)))
     seeds: list = field(default_factory=lambda: [0, 1])
-    methods: list = field(default_factory=method_names)
+    methods: list = field(default_factory=default_method_names)
     budgets: dict = field(default_factory=dict)
     threshold: float = THRESHOLD
     quorum: float = QUORUM
     refine: int = 0
+    theory_link: bool | None = None
 
     def __post_init__(self):
         from adaptive_kernel.tasks import get_task
@@ -732,6 +1059,16 @@ class AtlasConfig:
         self.threshold = Constraint("real", low=0.0, low_open=True, high=1.0).check("threshold", self.threshold)
         self.quorum = Constraint("real", low=0.0, low_open=True, high=1.0).check("quorum", self.quorum)
         self.refine = Constraint("int", low=0, high=MAX_REFINE).check("refine", self.refine)
+        if self.theory_link is None:
+            self.theory_link = LINK_METHOD in self.methods
+        self.theory_link = bool(self.theory_link)
+        if self.theory_link and LINK_METHOD not in self.methods:
+            raise ParameterError(f"theory-link needs the {LINK_METHOD} method among --methods; got "
+                                 f"{','.join(self.methods)}")
+        for m in self.methods:
+            if METHODS[m].validate is not None:
+                for p in self.P:
+                    METHODS[m].validate(self.task, self.task_params(p), self.budgets[m])
 
     def task_params(self, P: int) -> dict:
         return {"P": int(P), "operation": self.operation}
@@ -750,7 +1087,7 @@ class AtlasConfig:
     def to_meta(self) -> dict:
         d = self.unit_meta()
         d.update(P=list(self.P), fractions=list(self.fractions), seeds=list(self.seeds), methods=list(self.methods),
-                 quorum=self.quorum, refine=self.refine)
+                 quorum=self.quorum, refine=self.refine, theory_link=self.theory_link)
         return json.loads(json.dumps(d))
 
 
@@ -759,6 +1096,15 @@ def pair_task_names() -> list:
     from adaptive_kernel.tasks import TASKS
 
     return [n for n, cls in TASKS.items() if all(hasattr(cls, a) for a in ("pairs", "labels", "split"))]
+
+
+#: the method whose alpha = 1 end is linked to the theory (:func:`theory_link_unit`)
+LINK_METHOD = "langevin"
+
+
+def link_key(P: int, seed: int) -> tuple:
+    """The runner key of one alpha = 1 theory-link unit."""
+    return ("theory-link", LINK_METHOD, "P", int(P), "seed", int(seed))
 
 
 def unit_key(method: str, P: int, alpha: float, seed: int) -> tuple:
@@ -779,6 +1125,8 @@ def estimate_seconds(config: AtlasConfig) -> dict:
             n_total = config.task_obj(P).n_pairs
             for f in config.fractions:
                 tot += meth.cost(P, split_size(n_total, f), n_total, b) * len(config.seeds)
+            if m == LINK_METHOD and config.theory_link:
+                tot += meth.cost(P, n_total, n_total, b) * len(config.seeds)
         out[m] = tot
     return out
 
@@ -798,7 +1146,8 @@ def estimate_unit_memory(config: AtlasConfig) -> tuple:
 #: the budget option that sets each method's cost (flag, budget key); None: only the grid
 _COST_OPTION = {"gd": ("--gd-steps", "steps"), "adamw": ("--adamw-steps", "steps"),
                 "rfm-quadratic": ("--rfm-iterations", "iterations"),
-                "rfm-gaussian": ("--rfm-iterations", "iterations"), "analytic": ("--analytic-width", "width")}
+                "rfm-gaussian": ("--rfm-iterations", "iterations"), "analytic": ("--analytic-width", "width"),
+                "langevin": ("--langevin-steps", "steps")}
 
 
 def check_resources(config: AtlasConfig, workers: int = 1, available: int | None = None,
@@ -954,12 +1303,21 @@ def run_atlas(config: AtlasConfig, runner=None, store=None, progress=None) -> "A
 
     rows = {}   # (method, P, fraction) -> list of unit results over seeds
     refined = set()
+    link = {}   # (P, seed) -> theory-link unit result
     try:
         grid = [(m, P, f) for m in config.methods for P in config.P for f in config.fractions]
         outs = run(grid, "grid")
         S = len(config.seeds)
         for i, pt in enumerate(grid):
             rows[pt] = outs[i * S:(i + 1) * S]
+        if config.theory_link:
+            b = config.budgets[LINK_METHOD]
+            pts = [(P, s) for P in config.P for s in config.seeds]
+            units = [Unit(link_key(P, s), theory_link_unit, (config.task, config.task_params(P), int(s), b))
+                     for P, s in pts]
+            cb = None if progress is None else (lambda d, t: progress(d, t, "theory link"))
+            for pt, out in zip(pts, run_units(units, runner, store=store, progress=cb)):
+                link[pt] = out
         for k in range(config.refine):
             mids = []
             for m in config.methods:
@@ -978,12 +1336,18 @@ def run_atlas(config: AtlasConfig, runner=None, store=None, progress=None) -> "A
     finally:
         if hasattr(store, "flush"):
             store.flush()
-    return AtlasResult.from_rows(config, rows, refined, wall_time=time.perf_counter() - t0)
+    return AtlasResult.from_rows(config, rows, refined, wall_time=time.perf_counter() - t0, link=link)
+
+
+def usable_accuracy(unit: dict) -> float:
+    """The unit's test accuracy as alpha_c and the means see it: NaN (not generalising, not
+    averaged) when the sampler's check failed (``sampling_ok`` 0)."""
+    return math.nan if unit.get("sampling_ok", math.nan) == 0.0 else float(unit["test_accuracy"])
 
 
 def _bracket_of(rows, m, P, config) -> Bracket:
     pts = sorted(f for (mm, PP, f) in rows if mm == m and PP == P)
-    ok = [generalises([u["test_accuracy"] for u in rows[(m, P, f)]], config.threshold, config.quorum) for f in pts]
+    ok = [generalises([usable_accuracy(u) for u in rows[(m, P, f)]], config.threshold, config.quorum) for f in pts]
     return bracket_alpha_c(pts, ok)
 
 
@@ -1012,6 +1376,9 @@ class AtlasResult:
         Root attributes once written or read (provenance).
     clocks : dict
         {method: what its times count} (:attr:`Method.clock`).
+    link : dict
+        The alpha = 1 theory link, one row per (P, seed): ``P``, ``seed`` and
+        :data:`LINK_FIELDS` (empty when the run had none).
     """
 
     params: dict
@@ -1021,13 +1388,16 @@ class AtlasResult:
     wall_time: float = 0.0
     attrs: dict = field(default_factory=dict)
     clocks: dict = field(default_factory=dict)
+    link: dict = field(default_factory=dict)
 
     kind = KIND
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_rows(cls, config: AtlasConfig, rows: dict, refined=(), wall_time: float = 0.0) -> "AtlasResult":
-        """Assemble from ``{(method, P, fraction): [unit result per seed]}``."""
+    def from_rows(cls, config: AtlasConfig, rows: dict, refined=(), wall_time: float = 0.0,
+                  link: dict | None = None) -> "AtlasResult":
+        """Assemble from ``{(method, P, fraction): [unit result per seed]}`` and the theory
+        link ``{(P, seed): theory_link_unit result}``."""
         order = sorted(rows, key=lambda k: (config.methods.index(k[0]), config.P.index(k[1]), k[2]))
         recs = []
         for m, P, f in order:
@@ -1049,6 +1419,8 @@ class AtlasResult:
                 units[name] = np.array(vals, np.int64)
             else:
                 units[name] = np.array(vals, float)
+        for name in OPTIONAL_FIELDS:
+            units[name] = np.array([r[5].get(name, math.nan) for r in recs], float)
         for name in ("trace_clock", "trace_test_accuracy", "trace_train_accuracy"):
             a = np.full((len(recs), T), np.nan)
             for i, r in enumerate(recs):
@@ -1056,7 +1428,15 @@ class AtlasResult:
                 a[i, :v.size] = v
             units[name] = a
         params = config.to_meta()
-        res = cls(params, units, {}, {}, wall_time, clocks={m: METHODS[m].clock for m in config.methods})
+        lk = sorted((link or {}).items(), key=lambda kv: (config.P.index(kv[0][0]), kv[0][1]))
+        link_rows = {"P": np.array([k[0] for k, _ in lk], np.int64), "seed": np.array([k[1] for k, _ in lk], np.int64)}
+        for name in LINK_FIELDS:
+            vals = [v[name] for _, v in lk]
+            link_rows[name] = (np.array(vals, dtype=object) if name in ("theory_phase", "status", "message")
+                               else np.array(vals, bool) if name in ("theory_converged", "sampling_ok", "success")
+                               else np.array(vals, float))
+        res = cls(params, units, {}, {}, wall_time, clocks={m: METHODS[m].clock for m in config.methods},
+                  link=link_rows)
         res.derive()
         return res
 
@@ -1101,11 +1481,20 @@ class AtlasResult:
     def _select(self, method: str, P: int) -> np.ndarray:
         return (self.units["method"] == method) & (self.units["P"] == int(P))
 
+    def usable(self) -> np.ndarray:
+        """Per unit: False where the sampler's check failed (``sampling_ok`` 0). Those units
+        stay in the file and the tables but their metrics are NaN to alpha_c (not
+        generalising) and to the means over seeds."""
+        ok = self.units.get("sampling_ok")
+        return np.ones(self.units["method"].size, bool) if ok is None else ~(np.asarray(ok, float) == 0.0)
+
     def accuracy_by_fraction(self, method: str, P: int, name: str = "test_accuracy") -> tuple:
-        """(fractions (k,), values (k, seeds)) of one (method, P), fractions sorted."""
+        """(fractions (k,), values (k, seeds)) of one (method, P), fractions sorted; NaN for
+        the units that are not :meth:`usable`."""
         sel = self._select(method, P)
         fr = self.units["train_fraction"][sel]
-        vals = np.asarray(self.units[name][sel], float)
+        vals = np.asarray(self.units[name][sel], float).copy()
+        vals[~self.usable()[sel]] = np.nan     # a failed sampler check: left out (counts as not generalising)
         ufr = np.unique(fr)
         return ufr, [vals[fr == f] for f in ufr]
 
@@ -1164,7 +1553,7 @@ class AtlasResult:
                  f"{len(p['seeds'])} seed(s); generalised: test accuracy >= {p['threshold']:g} in >= "
                  f"{p['quorum']:.0%} of seeds",
                  f"{'method':<14} {'P':>4} {'alpha_c':>8} {'bracket':>17} {'status':<12} "
-                 f"{'max test acc':>12} {'median t_gen':>12}"]
+                 f"{'max test acc':>12} {'median t_gen':>12} {'left out':>8}"]
         for i in range(len(self.alpha_c["method"])):
             m, P = self.alpha_c["method"][i], int(self.alpha_c["P"][i])
             lo, hi, est = (self.alpha_c[k][i] for k in ("alpha_lo", "alpha_hi", "alpha_c"))
@@ -1173,8 +1562,15 @@ class AtlasResult:
             g = self.units["grok_time"][sel]
             med = f"{int(np.median(g[g >= 0]))}" if np.any(g >= 0) else "-"
             br = (f"({lo:.3f}, {hi:.3f}]" if np.isfinite(hi) else f"> {lo:.3f}")
+            out_n = int(np.count_nonzero(~self.usable()[sel]))
             lines.append(f"{m:<14} {P:>4} {est:>8.3f} {br:>17} {self.alpha_c['status'][i]:<12} "
-                         f"{np.nanmax(mean) if np.any(np.isfinite(mean)) else math.nan:>12.3f} {med:>12}")
+                         f"{np.nanmax(mean) if np.any(np.isfinite(mean)) else math.nan:>12.3f} {med:>12} "
+                         f"{out_n if out_n else '':>8}")
+        if np.any(~self.usable()):
+            lines.append("left out: units whose sampler check failed (status not-equilibrated): kept in the file, "
+                         "not generalising for alpha_c, not in the means")
+        lines.extend(self.sampler_lines())
+        lines.extend(self.link_lines())
         lines.append(f"{'method':<14} {'kappa':>8} {'+-':>7} {'points':>6}  fit of alpha_c ~ A P^-kappa")
         for i, m in enumerate(self.kappa["method"]):
             st = self.kappa["status"][i]
@@ -1189,6 +1585,52 @@ class AtlasResult:
         if not self.success:
             lines.append(self.message)
         return "\n".join(lines)
+
+    def sampler_lines(self) -> list:
+        """Per (method, P, alpha) of the methods with a sampler: test accuracy of a posterior
+        sample (per-sample mean) over the units whose check passed and over all units, of
+        the sample-averaged output (all units), training accuracy, acceptance, checks
+        passed."""
+        u = self.units
+        has = np.isfinite(np.asarray(u.get("sampling_ok", np.full(u["method"].size, np.nan)), float))
+        if not np.any(has):
+            return []
+        lines = [f"{'sampled':<10} {'P':>4} {'alpha':>6} {'ok':>5} {'test acc':>9} {'(all)':>7} "
+                 f"{'mean-output':>11} {'train acc':>9} {'(mean-out)':>10} {'accept':>6}   "
+                 f"test acc: of a posterior sample; mean-output: of the sample-averaged output"]
+        ok = self.usable()
+        keys = sorted({(m, int(P), float(f)) for m, P, f in zip(u["method"][has], u["P"][has],
+                                                                 u["train_fraction"][has])},
+                      key=lambda k: (self.params["methods"].index(k[0]), self.params["P"].index(k[1]), k[2]))
+        import warnings
+
+        for m, P, f in keys:
+            sel = (u["method"] == m) & (u["P"] == P) & (u["train_fraction"] == f)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                good = np.nanmean(np.where(ok[sel], u["test_accuracy"][sel], np.nan))
+                vals = [np.nanmean(u[k][sel]) for k in ("test_accuracy", "test_accuracy_mean_output",
+                                                        "train_accuracy", "train_accuracy_mean_output",
+                                                        "acceptance")]
+            lines.append(f"{m:<10} {P:>4} {f:>6.3f} {int(np.count_nonzero(ok[sel])):>2}/{int(np.count_nonzero(sel)):<2} "
+                         f"{good:>9.3f} {vals[0]:>7.3f} {vals[1]:>11.3f} {vals[2]:>9.3f} {vals[3]:>10.3f} "
+                         f"{vals[4]:>6.2f}")
+        return lines
+
+    def link_lines(self) -> list:
+        """The alpha = 1 theory link: network r against the theory's r per (P, seed)."""
+        L = self.link
+        if not L or not np.size(L.get("P", [])):
+            return []
+        lines = [f"alpha = 1 link ({LINK_METHOD} on every pair vs phasesim scan at the same parameters):",
+                 f"{'P':>4} {'seed':>4} {'N':>6} {'sigma2':>8} {'r network':>18} {'r theory':>9} {'phase':<8} "
+                 f"{'r - r_th':>9} {'sampler':<8}"]
+        for i in range(len(L["P"])):
+            lines.append(f"{int(L['P'][i]):>4} {int(L['seed'][i]):>4} {int(L['N'][i]):>6} {L['sigma2'][i]:>8.4g} "
+                         f"{L['residual'][i]:>9.4f} +- {L['residual_err'][i]:<6.4f}{L['residual_theory'][i]:>9.4f} "
+                         f"{L['theory_phase'][i]:<8} {L['difference'][i]:>9.4f} "
+                         f"{'ok' if L['sampling_ok'][i] else 'FAILED'}{'' if L['success'][i] else ' ' + L['status'][i]}")
+        return lines
 
     def info(self) -> str:
         """What ``phasesim info`` prints: provenance, parameters, budgets and :meth:`table`."""
@@ -1227,6 +1669,8 @@ class AtlasResult:
             put(u, "refined", self.units["refined"], "a bisection point (not on the grid)")
             for name, (text, units) in UNIT_FIELDS.items():
                 put(u, name, self.units[name], text, units)
+            for name, (text, units) in OPTIONAL_FIELDS.items():
+                put(u, name, self.units[name], text, units)
             put(u, "trace_clock", self.units["trace_clock"], "the method's clock at each trace entry (NaN padded)",
                 "clock")
             put(u, "trace_test_accuracy", self.units["trace_test_accuracy"], "test accuracy along the clock", "1")
@@ -1253,12 +1697,22 @@ class AtlasResult:
             put(k, "method", self.kappa["method"], "method")
             for name, (text, units) in KAPPA_FIELDS.items():
                 put(k, name, self.kappa[name], text, units)
+            if self.link:
+                lg = f.create_group("theory_link")
+                lg.attrs["method"] = LINK_METHOD
+                lg.attrs["theory"] = ("adaptive_kernel.solver.scan at the one sigma2 (downward sweep), theory "
+                                      "parameters make_params(P, N, sigma_a2, gamma) of the task's theory")
+                put(lg, "P", self.link["P"], "modulus P", "1")
+                put(lg, "seed", self.link["seed"], "seed of the chains (dynamics_rng(seed, member, 0))")
+                for name, (text, units) in LINK_FIELDS.items():
+                    put(lg, name, self.link[name], text, units)
 
         p = self.params
         root = {"param_task": p["task"], "param_operation": p["operation"], "param_threshold": p["threshold"],
                 "param_quorum": p["quorum"], "param_refine": p["refine"], "param_P": np.asarray(p["P"], np.int64),
                 "param_seeds": np.asarray(p["seeds"], np.int64), "param_fractions": np.asarray(p["fractions"], float),
                 "param_methods": ",".join(p["methods"]), "budgets": json.dumps(p["budgets"]),
+                "param_theory_link": bool(p.get("theory_link", False)),
                 "wall_time_s": float(self.wall_time), "success": self.success, "status": self.status,
                 "message": self.message}
         return write_result(path, KIND, fill, overwrite=overwrite, command=command, teacher=p["task"],
@@ -1288,6 +1742,7 @@ class AtlasResult:
                 clocks = json.loads(py_value(f["units"].attrs["clocks"]))
                 alpha_c = {k: dec(v[()]) for k, v in f["alpha_c"].items()}
                 kappa = {k: dec(v[()]) for k, v in f["kappa"].items()}
+                link = {k: dec(v[()]) for k, v in f["theory_link"].items()} if "theory_link" in f else {}
                 attrs = {k: py_value(v) for k, v in f.attrs.items()}
                 params = {"task": attrs["param_task"], "operation": attrs["param_operation"],
                           "threshold": float(attrs["param_threshold"]), "quorum": float(attrs["param_quorum"]),
@@ -1296,7 +1751,8 @@ class AtlasResult:
                           "seeds": [int(x) for x in np.atleast_1d(attrs["param_seeds"])],
                           "fractions": [float(x) for x in np.atleast_1d(attrs["param_fractions"])],
                           "methods": [m for m in str(attrs["param_methods"]).split(",") if m],
-                          "budgets": json.loads(attrs["budgets"])}
+                          "budgets": json.loads(attrs["budgets"]),
+                          "theory_link": bool(attrs.get("param_theory_link", False))}
                 missing = [k for k in ("method", "P", "train_fraction", "seed", "refined", *UNIT_FIELDS,
                                        "trace_clock", "trace_test_accuracy", "trace_train_accuracy")
                            if k not in units]
@@ -1306,7 +1762,13 @@ class AtlasResult:
                 raise FileFormatError(f"{path}: incomplete '{KIND}' file ({exc})") from None
         for k in ("refined", *_BOOL_FIELDS):
             units[k] = np.asarray(units[k], bool)
-        return cls(params, units, alpha_c, kappa, float(attrs.get("wall_time_s", 0.0)), attrs, clocks)
+        for k in OPTIONAL_FIELDS:      # format 1: no such datasets
+            if k not in units:
+                units[k] = np.full(units["method"].size, np.nan)
+        for k in ("theory_converged", "sampling_ok", "success"):
+            if k in link:
+                link[k] = np.asarray(link[k], bool)
+        return cls(params, units, alpha_c, kappa, float(attrs.get("wall_time_s", 0.0)), attrs, clocks, link)
 
 
 __all__ = ["METHODS", "Method", "Budget", "AtlasConfig", "AtlasResult", "Bracket", "PowerLawFit", "UnitCheckpoint",

@@ -14,6 +14,10 @@ trainer's defaults (width 256, 4000 steps, logged every 50); the analytic networ
 trained networks' width; kernels ridgeless. With them the default run (P = 31, 61; fractions
 0.1 .. 0.9 in 9 steps; 2 seeds; every method) is estimated at about 3000 single-core seconds
 (gd and AdamW take nine tenths of it), i.e. under an hour with ``--jobs 2`` on two cores.
+The Langevin networks (``--methods all`` or ``--methods ...,langevin``; defaults N = P^2,
+sigma2 = 0.1, sigma_a2 = 0.01, gamma = 1, 6000 steps with 3000 burn-in, 2 chains) are not in
+the default set: their cost grows as P^5 at N = P^2. With them the alpha = 1 link to the
+theory runs too (``--no-theory-link`` to skip it).
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ import click
 from adaptive_kernel._cliutil import usage_errors
 
 from . import atlas as A
+
+_LB = A.METHODS["langevin"].budget
 
 
 def _parse_P(text: str) -> list:
@@ -45,10 +51,13 @@ def _parse_methods(text: str) -> list:
 
     if str(text).strip() == "all":
         return A.method_names()
+    if str(text).strip() == "default":
+        return A.default_method_names()
     vals = [t.strip() for t in str(text).split(",") if t.strip()]
     bad = [v for v in vals if v not in A.METHODS]
     if bad or not vals:
-        raise ParameterError(f"--methods must be 'all' or a comma list of {', '.join(A.METHODS)}; got {text!r}")
+        raise ParameterError(f"--methods must be 'default', 'all' or a comma list of {', '.join(A.METHODS)}; "
+                             f"got {text!r}")
     if len(set(vals)) != len(vals):
         raise ParameterError(f"--methods has repeated names; got {text!r}")
     return vals
@@ -67,8 +76,10 @@ def _parse_methods(text: str) -> list:
 @click.option("--seeds", type=click.IntRange(min=1), default=2, show_default=True,
               help="Splits per point: seeds SEED .. SEED+SEEDS-1.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
-@click.option("--methods", type=str, default="all", show_default=True,
-              help=f"'all' or a comma list of: {', '.join(A.METHODS)}.")
+@click.option("--methods", type=str, default="default", show_default=True,
+              help=f"'default' ({','.join(A.default_method_names())}), 'all' (also "
+                   f"{','.join(m for m in A.METHODS if m not in A.default_method_names())}) or a comma list of: "
+                   f"{', '.join(A.METHODS)}.")
 @click.option("--threshold", type=float, default=A.THRESHOLD, show_default=True,
               help="Test accuracy that counts as generalised (alpha_c: reached in at least half the seeds).")
 @click.option("--refine", type=click.IntRange(min=0, max=A.MAX_REFINE), default=0, show_default=True,
@@ -87,6 +98,26 @@ def _parse_methods(text: str) -> list:
               help="[gd, adamw] Steps between measurements: the resolution of their fit and grokking times.")
 @click.option("--analytic-width", "analytic_width", type=int, default=None,
               help="[analytic] Neurons of Gromov's network. Default: --net-width.")
+@click.option("--langevin-steps", "langevin_steps", type=int, default=_LB["steps"].default, show_default=True,
+              help="[langevin] MALA steps per chain.")
+@click.option("--langevin-burn-in", "langevin_burn_in", type=int, default=_LB["burn_in"].default, show_default=True,
+              help="[langevin] Steps before the first recorded sample (< --langevin-steps).")
+@click.option("--langevin-thin", "langevin_thin", type=int, default=_LB["thin"].default, show_default=True,
+              help="[langevin] Steps between recorded samples: the resolution of its fit and generalisation times.")
+@click.option("--langevin-members", "langevin_members", type=int, default=_LB["members"].default, show_default=True,
+              help="[langevin] Independent chains per unit (same split).")
+@click.option("--langevin-width", "langevin_width", type=int, default=None,
+              help="[langevin] Hidden units N. Default: P^2 (the package's Langevin runs).")
+@click.option("--langevin-sigma2", "langevin_sigma2", type=float, default=_LB["sigma2"].default, show_default=True,
+              help="[langevin] Noise sigma2 of the posterior (docs/atlas.md: the theory's phase there).")
+@click.option("--langevin-sigma-a2", "langevin_sigma_a2", type=float, default=_LB["sigma_a2"].default,
+              show_default=True, help="[langevin] Read-out prior variance sigma_a2.")
+@click.option("--langevin-gamma", "langevin_gamma", type=float, default=_LB["gamma"].default, show_default=True,
+              help="[langevin] Sextic Fourier weight decay gamma.")
+@click.option("--theory-link/--no-theory-link", "theory_link", default=None,
+              help="[langevin] Also run the Langevin networks on every pair (alpha = 1), one unit per (P, seed), and "
+                   "compare their residual r with phasesim scan's at the same parameters. Default: on when langevin "
+                   "is among --methods.")
 @click.option("--jobs", type=int, default=1, show_default=True,
               help="Local worker processes (capped at the CPUs and the units). Results do not depend on it.")
 @click.option("--scheduler", type=str, default=None, metavar="ADDRESS",
@@ -100,8 +131,9 @@ def _parse_methods(text: str) -> list:
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no table.")
 @usage_errors
 def atlas_cmd(task, P, operation, train_fraction, seeds, seed, methods, threshold, refine, kernel_ridge,
-              rfm_iterations, net_width, gd_steps, adamw_steps, log_every, analytic_width, jobs, scheduler,
-              checkpoint_seconds, output, overwrite, resume, quiet):
+              rfm_iterations, net_width, gd_steps, adamw_steps, log_every, analytic_width, langevin_steps,
+              langevin_burn_in, langevin_thin, langevin_members, langevin_width, langevin_sigma2, langevin_sigma_a2,
+              langevin_gamma, theory_link, jobs, scheduler, checkpoint_seconds, output, overwrite, resume, quiet):
     """The grokking atlas: kernel regression (NNGP, NTK), recursive feature machines
     (quadratic, Gaussian), networks trained by GD and AdamW and Gromov's analytic network on
     the same train/test splits; test accuracy against training fraction, the critical
@@ -124,15 +156,23 @@ def atlas_cmd(task, P, operation, train_fraction, seeds, seed, methods, threshol
                "rfm-quadratic": {"iterations": rfm_iterations}, "rfm-gaussian": {"iterations": rfm_iterations},
                "gd": {"steps": gd_steps, "width": net_width, "log_every": log_every},
                "adamw": {"steps": adamw_steps, "width": net_width, "log_every": log_every},
-               "analytic": {"width": analytic_width if analytic_width is not None else net_width}}
+               "analytic": {"width": analytic_width if analytic_width is not None else net_width},
+               "langevin": {"steps": langevin_steps, "burn_in": langevin_burn_in, "thin": langevin_thin,
+                            "members": langevin_members, "width": langevin_width, "sigma2": langevin_sigma2,
+                            "sigma_a2": langevin_sigma_a2, "gamma": langevin_gamma}}
     for flag, v, lo in (("--rfm-iterations", rfm_iterations, 1), ("--net-width", net_width, 1),
                         ("--gd-steps", gd_steps, 1), ("--adamw-steps", adamw_steps, 1), ("--log-every", log_every, 1),
-                        ("--analytic-width", analytic_width, 1)):
+                        ("--analytic-width", analytic_width, 1), ("--langevin-steps", langevin_steps, 2),
+                        ("--langevin-burn-in", langevin_burn_in, 0), ("--langevin-thin", langevin_thin, 1),
+                        ("--langevin-members", langevin_members, 1), ("--langevin-width", langevin_width, 1)):
         if v is not None and v < lo:
             raise ParameterError(f"{flag} must be >= {lo}; got {v}")
+    if "langevin" in method_list and langevin_burn_in >= langevin_steps:
+        raise ParameterError(f"--langevin-burn-in must be < --langevin-steps = {langevin_steps}; got {langevin_burn_in}")
     config = A.AtlasConfig(task=task, operation=operation, P=P_values, fractions=fractions,
                            seeds=list(range(seed, seed + seeds)), methods=method_list,
-                           budgets={m: budgets[m] for m in method_list}, threshold=threshold, refine=refine)
+                           budgets={m: budgets[m] for m in method_list}, threshold=threshold, refine=refine,
+                           theory_link=theory_link)
     n_units = len(config.methods) * len(config.P) * len(config.fractions) * len(config.seeds)
     runner = make_runner(jobs, scheduler, n_units=n_units)  # validates --jobs, caps it
     try:

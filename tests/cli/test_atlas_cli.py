@@ -39,6 +39,11 @@ def _one_line_usage_error(res):
     (["--resume"], "nothing to resume"),
     (["--P", "3001"], "--P 3001"),                                         # memory, refused before the run
     (["--P", "61", "--methods", "gd", "--gd-steps", "100000000"], "--gd-steps 100000000"),   # absurdly long
+    (["--methods", "langevin", "--langevin-steps", "100", "--langevin-burn-in", "100"], "--langevin-burn-in"),
+    (["--methods", "langevin", "--langevin-members", "0"], "--langevin-members"),
+    (["--methods", "langevin", "--langevin-sigma2", "0"], "sigma2"),
+    (["--methods", "kernel-nngp", "--theory-link"], "theory-link"),
+    (["--methods", "default,langevin"], "--methods"),
 ])
 def test_bad_input_is_one_line_exit_2(phasesim, tmp_path, args, needle):
     res = phasesim("atlas", "-q", "-o", tmp_path / "a.h5", *args)
@@ -94,3 +99,26 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_file(phasesim, tmp
             np.testing.assert_array_equal(a.units[k], b.units[k], err_msg=k)
     for k in a.alpha_c:
         np.testing.assert_array_equal(a.alpha_c[k], b.alpha_c[k], err_msg=k)
+
+
+def test_langevin_run_and_its_theory_link_against_phasesim_scan(phasesim, tmp_path):
+    """A Langevin atlas run: the file holds the Langevin units and the alpha = 1 link, whose
+    theory residual is the one ``phasesim scan`` writes at the same parameters."""
+    import h5py
+
+    out = tmp_path / "l.h5"
+    res = phasesim("atlas", "--P", "5", "--train-fraction", "0.5", "--seeds", "1", "--methods", "langevin",
+                   "--langevin-steps", "40", "--langevin-burn-in", "20", "--langevin-thin", "2",
+                   "--langevin-sigma2", "0.2", "-o", out)
+    assert res.exit_code == 0, res.output
+    assert "alpha = 1 link" in res.stdout and "mean-output" in res.stdout
+    r = adaptive_kernel.load(out)
+    assert r.params["methods"] == ["langevin"] and r.params["theory_link"]
+    assert r.units["method"].tolist() == ["langevin"] and np.isfinite(r.units["sampling_ok"][0])
+    scan = tmp_path / "s.h5"
+    res = phasesim("scan", "--teacher", "modadd", "--P", "5", "--N", "25", "--sigma-a2", "0.01", "--gamma", "1",
+                   "--sigma2", "0.2", "-q", "-o", scan)
+    assert res.exit_code == 0, res.output
+    with h5py.File(scan, "r") as f:
+        expected = f["scan/residual"][0]
+    assert r.link["residual_theory"][0] == expected and r.link["N"][0] == 25

@@ -175,6 +175,8 @@ def test_every_method_uses_the_same_split(monkeypatch):
     digests = set()
     for m, meth in A.METHODS.items():
         small = {"steps": 3, "width": 8, "iterations": 2, "log_every": 1}
+        if m == "langevin":
+            small = {"steps": 12, "burn_in": 4, "thin": 2, "width": 8}
         b = meth.check_budget({k: v for k, v in small.items() if k in meth.budget})
         calls.clear()
         u = A.atlas_unit(m, "modadd", {"P": 11, "operation": "add"}, 0.45, 3, b, 0.9)
@@ -263,12 +265,19 @@ def test_resume_equals_uninterrupted(tmp_path, uninterrupted):
         A.UnitCheckpoint(HDFBackend(path), _small_config(threshold=0.8).unit_meta(), resume=True)
 
 
-def test_process_runner_gives_the_same_bits(uninterrupted):
+def test_process_runner_gives_the_same_bits(uninterrupted, langevin_serial):
+    """Serial = ProcessRunner bit for bit, the Langevin units and the alpha = 1 link included."""
     from adaptive_kernel.runner import ProcessRunner
 
     with ProcessRunner(2) as runner:
         res = A.run_atlas(_small_config(), runner=runner)
+        lres = A.run_atlas(_langevin_config(), runner=runner)
     _assert_same_units(res, uninterrupted)
+    assert langevin_serial.params["theory_link"] and langevin_serial.link["P"].tolist() == [5, 5, 7, 7]
+    _assert_same_units(lres, langevin_serial)
+    for k in langevin_serial.link:
+        if k != "seconds":
+            np.testing.assert_array_equal(lres.link[k], langevin_serial.link[k], err_msg=k)
 
 
 def test_file_round_trip(tmp_path, uninterrupted):
@@ -304,3 +313,138 @@ def test_the_atlas_on_small_P(uninterrupted):
     assert np.all(r.units["test_accuracy"][an] >= 0.9)
     assert set(r.alpha_c["status"][r.alpha_c["method"] == "analytic"]) == {"below-grid"}
     assert r.units["method"].size == 4 * 2 * 2 * 2 and r.success
+
+
+# ---------------------------------------------------------------------------------------
+# Langevin networks
+# ---------------------------------------------------------------------------------------
+TINY_LANGEVIN = {"steps": 40, "burn_in": 20, "thin": 2, "members": 2}
+
+
+def test_langevin_unit_equals_the_langevin_result_and_its_traces():
+    """The unit's summary is the Langevin result's stored metrics for the same config (per
+    sample: test_accuracy ...; of the averaged output: test_accuracy_mean_output ...), its
+    traces are the member means of the per-sample accuracies at the recorded steps, and the
+    final accuracy is the mean of that trace."""
+    from simulations.langevin import run_langevin
+
+    b = A.METHODS["langevin"].check_budget(TINY_LANGEVIN)
+    tp = {"P": 5, "operation": "add"}
+    u = A.atlas_unit("langevin", "modadd", tp, 0.6, 4, b, 0.9)
+    ref = run_langevin(A.langevin_config("modadd", tp, 0.6, 4, b), checkpoint_every=15)
+    pt = ref.points[0]
+    sc = pt["scalars"]
+    for k in ("test_accuracy", "train_accuracy", "test_loss", "train_loss", "test_accuracy_mean_output",
+              "train_accuracy_mean_output", "test_loss_mean_output"):
+        assert u[k] == sc[k][0], k
+    assert u["sampling_ok"] == float(pt["diag_attrs"]["sampling_ok"])
+    assert u["acceptance"] == pytest.approx(np.mean(pt["diagnostics"]["acceptance"]), rel=1e-14)
+    np.testing.assert_array_equal(u["trace_clock"], 20 + 2 * np.arange(1, 11))
+    np.testing.assert_allclose(u["trace_test_accuracy"], pt["traces"]["test_accuracy"].mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(u["trace_train_accuracy"], pt["traces"]["train_accuracy"].mean(axis=0), rtol=1e-14)
+    assert u["test_accuracy"] == pytest.approx(np.mean(u["trace_test_accuracy"]), rel=1e-12)
+    assert u["n_train"] == 15 and u["n_test"] == 10
+
+
+def test_langevin_times_and_censoring():
+    """Times are the first recorded step whose member-mean accuracy reaches the level,
+    checked against the traces by hand; threshold 0: the first recorded step; a level no
+    sample reaches: -1 (censored, kept)."""
+    b = A.METHODS["langevin"].check_budget(TINY_LANGEVIN)
+    tp = {"P": 5, "operation": "add"}
+    u0 = A.atlas_unit("langevin", "modadd", tp, 0.6, 4, b, 1e-9)
+    assert u0["grok_time"] == 22 and u0["generalised"]                     # burn_in + thin
+    tr, clock = u0["trace_train_accuracy"], u0["trace_clock"]
+    hit = np.flatnonzero(tr == 1.0)
+    assert u0["fit_time"] == (int(clock[hit[0]]) if hit.size else -1) and u0["fitted"] == bool(hit.size)
+    u1 = A.atlas_unit("langevin", "modadd", tp, 0.6, 4, b, 0.9)
+    assert np.max(u1["trace_test_accuracy"]) < 0.9                         # unseen pairs: no generalisation
+    assert u1["grok_time"] == -1 and not u1["generalised"]
+    assert u1["status"] in ("censored", "not-equilibrated") and u1["success"]
+
+
+def _sampler_unit(task_name, task_params, train_fraction, seed, budget, threshold):
+    """A synthetic sampled method: test accuracy 1 everywhere, the sampler check failed for
+    seed 1 (and for every seed at fractions below 0.5)."""
+    split = get_task(task_name, **task_params).split(train_fraction, seed)
+    out = {"n_train": split.n_train, "n_test": split.n_test, "test_accuracy": 1.0, "train_accuracy": 1.0,
+           "test_loss": 0.0, "train_loss": 0.0, "success": True, "status": "ok", "message": "",
+           "split_digest": A.split_digest(split.train), "sampling_ok": 0.0 if seed == 1 or train_fraction < 0.5 else 1.0,
+           "acceptance": 0.5, "test_accuracy_mean_output": 0.0}
+    A._finish(out, [0], [1.0], [1.0], threshold)
+    out["seconds"] = 0.0
+    return A._canonical(out)
+
+
+def test_failed_sampler_check_is_left_out_and_shown(monkeypatch):
+    m = A.Method("sampled", _sampler_unit, "steps", "langevin", "synthetic", {}, lambda *a: 0.0, lambda *a: 0)
+    monkeypatch.setitem(A.METHODS, "sampled", m)
+    cfg = A.AtlasConfig(P=[7], fractions=[0.3, 0.6, 0.8], seeds=[0, 1, 2], methods=["sampled"], quorum=0.6)
+    res = A.run_atlas(cfg)
+    fr, mean, _ = res.mean_by_fraction("sampled", 7)
+    assert np.isnan(mean[0]) and np.all(mean[1:] == 1.0)          # 0.3: every unit left out
+    # 0.6, 0.8: 2 of 3 seeds usable and generalising (>= 0.6); 0.3: none -> bracket (0.3, 0.6]
+    b = res.alpha_c_of("sampled", 7)
+    assert (b.lo, b.hi, b.status) == (0.3, 0.6, "bracketed")
+    assert np.count_nonzero(~res.usable()) == 3 + 2
+    assert np.all(res.units["test_accuracy"] == 1.0)                 # kept in the file as measured
+    text = res.table()
+    assert "left out" in text and " 0/3 " in text and " 2/3 " in text
+
+
+def _langevin_config(**kw):
+    d = dict(P=[5, 7], fractions=[0.5], seeds=[0, 1], methods=["kernel-nngp", "langevin"],
+             budgets={"langevin": TINY_LANGEVIN})
+    d.update(kw)
+    return A.AtlasConfig(**d)
+
+
+@pytest.fixture(scope="module")
+def langevin_serial():
+    return A.run_atlas(_langevin_config())
+
+
+def test_langevin_file_round_trip(langevin_serial, tmp_path):
+    langevin_serial.to_hdf5(tmp_path / "l.h5")
+    back = adaptive_kernel.load(tmp_path / "l.h5")
+    _assert_same_units(back, langevin_serial)
+    for k in langevin_serial.link:
+        np.testing.assert_array_equal(back.link[k], langevin_serial.link[k], err_msg=k)
+    assert back.params["theory_link"] is True
+    text = back.info()
+    assert "alpha = 1 link" in text and "mean-output" in text
+
+
+def test_theory_link_against_the_scan_and_the_langevin_run(langevin_serial):
+    """The link's theory value is the residual of the public scan at the same parameters
+    (computed here: make_params(P, N = P^2, sigma_a2, gamma) and the one sigma2); its network
+    value is the residual phasesim langevin stores for the same chains on every pair."""
+    from adaptive_kernel.registry import get_theory
+    from adaptive_kernel.solver import scan
+    from simulations.langevin import LangevinConfig, run_langevin
+
+    b = langevin_serial.params["budgets"]["langevin"]
+    L = langevin_serial.link
+    t = get_theory("modadd")
+    for i in (0, 2):
+        P = int(L["P"][i])
+        params = t.make_params(P=P, N=P * P, sigma_a2=b["sigma_a2"], gamma=b["gamma"])
+        expected = scan(t, params, [b["sigma2"]]).scan["residual"][0]
+        assert L["residual_theory"][i] == expected and L["sigma2"][i] == b["sigma2"] and L["N"][i] == P * P
+        assert L["difference"][i] == L["residual"][i] - expected
+    params = t.make_params(P=5, N=25, sigma_a2=b["sigma_a2"], gamma=b["gamma"])
+    cfg = LangevinConfig("modadd", params, [b["sigma2"]], steps=b["steps"], burn_in=b["burn_in"], thin=b["thin"],
+                         seeds=b["members"], seed=1)
+    ref = run_langevin(cfg, checkpoint_every=b["steps"]).points[0]["scalars"]["residual"]
+    assert (L["residual"][1], L["residual_err"][1]) == (ref[0], ref[1])
+
+
+def test_langevin_budget_and_link_validation():
+    with pytest.raises(ParameterError, match="burn_in"):
+        _langevin_config(budgets={"langevin": {"steps": 100, "burn_in": 100}})
+    with pytest.raises(ParameterError, match="theory-link"):
+        A.AtlasConfig(P=[7], methods=["kernel-nngp"], theory_link=True)
+    assert not A.AtlasConfig(P=[7], methods=["kernel-nngp"]).theory_link
+    assert "langevin" not in A.AtlasConfig(P=[7]).methods            # not in the default set
+    est = A.estimate_seconds(_langevin_config())
+    assert est["langevin"] > 0
