@@ -272,7 +272,8 @@ def scan_row(teacher, params: dict, sigma2_values, scan_kw: dict):
     """
     from .solver import scan
 
-    return scan(teacher, params, np.asarray(sigma2_values, float), **dict(scan_kw))
+    kw = {"thermodynamics": False, **dict(scan_kw)}   # rows: no restricted branches (1-D scans have them)
+    return scan(teacher, params, np.asarray(sigma2_values, float), **kw)
 
 
 def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=None, runner=None,
@@ -323,7 +324,8 @@ def scan_grid(teacher, params: dict, name: str, values, sigma2_values, progress=
     from .runner import SerialRunner
 
     if runner is None or isinstance(runner, SerialRunner):
-        results = [scan(teacher, p, sigma2, progress=progress, **scan_kw) for p in all_params]
+        kw = {"thermodynamics": False, **scan_kw}
+        results = [scan(teacher, p, sigma2, progress=progress, **kw) for p in all_params]
     else:
         per_row = 2 * len(sigma2)
         last = [0]

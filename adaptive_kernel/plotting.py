@@ -84,15 +84,22 @@ OKABE_ITO = {
     "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
 }
 #: Colours of the phases (codes of :data:`adaptive_kernel.teachers.base.PHASE_NAMES`).
-PHASE_COLORS = {0: OKABE_ITO["skyblue"], 1: OKABE_ITO["orange"], 2: OKABE_ITO["green"], -1: "#9A9A9A"}
-PHASE_LABELS = {0: "GFL", 1: "GMFL-I", 2: "GMFL-II", -1: "not converged"}
+PHASE_COLORS = {0: OKABE_ITO["skyblue"], 1: OKABE_ITO["orange"], 2: OKABE_ITO["green"],
+                3: OKABE_ITO["purple"], -1: "#9A9A9A"}
+PHASE_LABELS = {0: "GFL", 1: "GMFL-I", 2: "GMFL-II", 3: "crossover", -1: "not converged"}
 #: Default figure sizes in inches (width, height) per kind.
-FIGSIZE = {"landscape": (6.4, 4.4), "order": (6.4, 4.6), "phase": (6.4, 4.6), "langevin": (11.0, 4.4)}
+FIGSIZE = {"landscape": (6.4, 4.4), "order": (6.4, 4.6), "phase": (6.4, 4.6), "langevin": (11.0, 4.4),
+           "free-energy": (6.4, 4.8)}
 #: Default resolution of saved raster figures.
 DPI = 200
 #: Figure file types :func:`save_figure` writes.
 FORMATS = (".png", ".pdf", ".svg")
-KINDS = ("landscape", "order", "phase", "langevin")
+KINDS = ("landscape", "order", "phase", "langevin", "free-energy")
+#: Restricted-basin branches of a scan (``result.branches``) and how they are drawn.
+RESTRICTED_BRANCHES = (("origin", OKABE_ITO["blue"], "origin-basin branch (metastable continuation of GFL)"),
+                       ("droplet", OKABE_ITO["vermillion"], "droplet-basin branch"))
+#: Spinodals and the free-energy crossing stored by the solver (``result.transitions``).
+SPINODALS = (("sigma2_spinodal_origin", "origin"), ("sigma2_spinodal_droplet", "droplet"))
 
 STYLE = {
     "font.size": 10.5,
@@ -631,7 +638,7 @@ def _branches_differ(result, names, rtol=1e-6):
 
 @_styled
 def plot_order(result, ax=None, quantities=None, branches: str = "auto", shade: bool = True,
-               figsize=None, legend: bool = True):
+               figsize=None, legend: bool = True, restricted: bool = True):
     r"""Order parameters vs sigma2 with the phase regions shaded and the boundaries drawn.
 
     Parameters
@@ -648,6 +655,10 @@ def plot_order(result, ax=None, quantities=None, branches: str = "auto", shade: 
         downward one (hysteresis of the first-order transition).
     shade : bool
         Shade the GFL / GMFL-I / GMFL-II intervals of the downward sweep.
+    restricted : bool
+        Draw the restricted-basin (metastable) branches stored in the file (dotted-dashed,
+        thin; ending at their spinodals, marked x) and mark the droplet-phase points with
+        fewer than one expected droplet neuron (open grey circles on the axis).
 
     Returns
     -------
@@ -724,10 +735,174 @@ def plot_order(result, ax=None, quantities=None, branches: str = "auto", shade: 
     if both:
         handles.append(Line2D([], [], color="0.3", ls="-", label="downward sweep"))
         handles.append(Line2D([], [], color="0.3", ls="--", label="upward sweep"))
+    if restricted:
+        handles += _draw_restricted(result, ax, twin, spec, colors, s2, order)
+    _mark_few_droplets(result, ax, s2, handles)
     if legend:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
                   frameon=False, borderaxespad=0.0, columnspacing=1.2, handlelength=2.2)
     ax.set_title(_landscape_title(result), fontsize=10.5)
+    return ax
+
+
+def _draw_restricted(result, ax, twin, spec, colors, s2, order):
+    """Dashed restricted branches of the order series they store; x at each spinodal
+    inside the axis range. Returns legend handles."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for basin, _c, label in RESTRICTED_BRANCHES:
+        br = result.branches.get(basin)
+        if br is None or not np.any(np.asarray(br.get("converged", []), bool)):
+            continue
+        drawn = False
+        for k, (name, _lab, side) in enumerate(spec):
+            if name not in br:
+                continue
+            a = twin if side == "right" else ax
+            y = np.asarray(br[name], float)[order]
+            a.plot(s2[order], y, color=colors[k % len(colors)], ls=(0, (5, 2.5)) if basin == "origin"
+                   else (0, (1.5, 1.5)), lw=1.3, zorder=3)
+            drawn = True
+        if drawn:
+            handles.append(Line2D([], [], color="0.3", ls=(0, (5, 2.5)) if basin == "origin"
+                                  else (0, (1.5, 1.5)), lw=1.3, label=label))
+    for name, basin in SPINODALS:
+        s, hw, located, _ = result.transitions.get(name, (math.nan, math.nan, False, ""))
+        lo, hi = ax.get_xlim()
+        if np.isfinite(s) and min(lo, hi) <= s <= max(lo, hi):
+            ax.axvline(s, color="0.35", ls=":", lw=1.0, zorder=2)
+            handles.append(Line2D([], [], color="0.35", ls=":", lw=1.0,
+                                  label=f"spinodal of the {basin} branch = {s:.4f}"))
+    return handles
+
+
+def _mark_few_droplets(result, ax, s2, handles):
+    """Open grey circles at the bottom of the axes where a droplet phase has fewer than one
+    expected droplet neuron (``droplet_neurons < 1``: the mean field is not self-averaging)."""
+    import matplotlib.transforms as mtransforms
+    from matplotlib.lines import Line2D
+
+    d = result.branches["down"]
+    if "droplet_neurons" not in d or "phase" not in d:
+        return
+    few = np.isin(np.asarray(d["phase"]), (1, 2)) & (np.asarray(d["droplet_neurons"], float) < 1.0)
+    if not np.any(few):
+        return
+    trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    ax.plot(s2[few], np.full(int(few.sum()), 0.03), ls="none", marker="o", mfc="none", mec="0.35",
+            ms=4.5, transform=trans, zorder=6, clip_on=False)
+    handles.append(Line2D([], [], ls="none", marker="o", mfc="none", mec="0.35", ms=4.5,
+                          label="< 1 droplet neuron (not self-averaging)"))
+
+
+@_styled
+def plot_free_energy(result, ax=None, figsize=None, legend: bool = True, shade: bool = True):
+    r"""Free energy per neuron of the equilibrium solution and of the restricted branches.
+
+    Drawn relative to the tangent of the equilibrium curve at the GFL -> GMFL-I boundary
+    sigma2_I (F_ref = F(s_I) + F'(s_I)(sigma2 - s_I); without a located boundary, the
+    chord through the grid's end points), so the Maxwell construction is visible: the
+    equilibrium free energy is the lower envelope of the branches, and in the mixed phase it
+    follows their common tangent. Marks the located boundaries, the spinodals (ends of the
+    branches, x) and the crossing F_origin = F_droplet.
+
+    Parameters
+    ----------
+    result : ScanResult
+        A scan with the dataset ``free_energy`` (and, where stored, the branches
+        ``origin`` / ``droplet``).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from matplotlib.lines import Line2D
+
+    down = result.branches["down"]
+    if "free_energy" not in down:
+        raise FileFormatError("this scan has no free_energy dataset (written by phasesim >= the "
+                              "thermodynamics release); run the scan again")
+    ax = _axes(ax, "free-energy", figsize)
+    s2 = np.asarray(result.sigma2, float)
+    order = np.argsort(s2)
+    F = np.asarray(down["free_energy"], float)
+    dF = np.asarray(down.get("free_energy_dsigma2", np.full_like(F, np.nan)), float)
+    ok = np.isfinite(F)
+    if not np.any(ok):
+        raise PhasesimError("no converged point with a free energy in this scan")
+    s_I = result.transitions.get("sigma2_gmfl1", (math.nan,))[0]
+    sc = getattr(result, "transition_scalars", {}) or {}
+    if np.isfinite(s_I) and np.isfinite(sc.get("sigma2_gmfl1_free_energy", math.nan)):
+        f0 = sc["sigma2_gmfl1_free_energy"]
+        slope = sc.get("sigma2_gmfl1_free_energy_dsigma2", math.nan)
+        if not np.isfinite(slope):
+            i = int(np.argmin(np.where(ok, np.abs(s2 - s_I), np.inf)))
+            slope = dF[i] if np.isfinite(dF[i]) else 0.0
+        # the slope at s_I: the equilibrium dF/dsigma2 is continuous there (common tangent)
+        ref = lambda x: f0 + slope * (x - s_I)  # noqa: E731
+        ref_label = r"$\sigma^2_{\rm I}$"
+    else:
+        a, b = order[ok[order]][0], order[ok[order]][-1]
+        ref = lambda x: F[a] + (F[b] - F[a]) * (x - s2[a]) / (s2[b] - s2[a] if s2[b] != s2[a] else 1.0)  # noqa: E731
+        ref_label = "grid ends (chord)"
+    handles = []
+    top_vals = [F - ref(s2)]
+    h, = ax.plot(s2[order], (F - ref(s2))[order], color=OKABE_ITO["black"], lw=2.0, label="equilibrium",
+                 zorder=4)
+    handles.append(h)
+    for basin, c, label in RESTRICTED_BRANCHES:
+        br = result.branches.get(basin)
+        if br is None or "free_energy" not in br:
+            continue
+        Fb = np.asarray(br["free_energy"], float)
+        if not np.any(np.isfinite(Fb)):
+            continue
+        h, = ax.plot(s2[order], (Fb - ref(s2))[order], color=c, lw=1.5, ls=(0, (5, 2.5)) if basin == "origin"
+                     else (0, (1.5, 1.5)), label=label, zorder=3)
+        handles.append(h)
+        fin = np.flatnonzero(np.isfinite(Fb[order]))
+        end = order[fin[0]] if basin == "origin" else order[fin[-1]]
+        s_sp = result.transitions.get(f"sigma2_spinodal_{basin}", (math.nan,))[0]
+        if np.isfinite(s_sp) and float(np.min(s2)) <= s_sp <= float(np.max(s2)):
+            # the branch ends on the axis: mark its last point
+            ax.plot([s2[end]], [Fb[end] - ref(s2[end])], ls="none", marker="x", color=c, ms=7, mew=1.6,
+                    zorder=5)
+        if basin == "droplet" or not np.isfinite(result.transitions.get("sigma2_crossing", (math.nan,))[0]):
+            top_vals.append(Fb - ref(s2))
+        else:
+            keep = s2 >= result.transitions["sigma2_crossing"][0] - 0.1 * (np.max(s2) - np.min(s2))
+            top_vals.append(np.where(keep, Fb - ref(s2), np.nan))
+    ax.set_xlabel(SIGMA2 + "  (GPR noise)")
+    ax.set_ylabel(r"$F/N - F_{\rm ref}$  ($k_BT$ per neuron)")
+    lo, hi = float(np.min(s2)), float(np.max(s2))
+    pad = 0.01 * (hi - lo if hi > lo else 1.0)
+    ax.set_xlim(lo - pad, hi + pad)
+    # y range: the equilibrium curve, the droplet branch and the origin branch up to a bit
+    # beyond the crossing (its far metastable end would flatten everything else)
+    vals = np.concatenate([np.asarray(v, float) for v in top_vals])
+    vals = vals[np.isfinite(vals)]
+    y0, y1 = float(vals.min()), float(vals.max())
+    span = (y1 - y0) or 1.0
+    ax.set_ylim(y0 - 0.05 * span, y1 + 0.2 * span)
+    if shade:
+        _shade_phases(ax, _phase_segments(s2, np.asarray(down["phase"], int), result.transitions))
+    marks = (("sigma2_gmfl1", "-", r"$\sigma^2_{\rm I}$"), ("sigma2_gmfl2", "-.", r"$\sigma^2_{\rm II}$"),
+             ("sigma2_crossing", "--", r"$F_{\rm origin}=F_{\rm droplet}$ at"),
+             ("sigma2_spinodal_origin", ":", "origin spinodal"), ("sigma2_spinodal_droplet", ":", "droplet spinodal"))
+    for name, ls, lab in marks:
+        s, hw, located, _ = result.transitions.get(name, (math.nan, math.nan, False, ""))
+        if np.isfinite(s):
+            inside = lo - pad <= s <= hi + pad
+            if inside:
+                ax.axvline(s, color="0.25" if "spinodal" not in name else "0.5", ls=ls, lw=1.0, zorder=2)
+            handles.append(Line2D([], [], color="0.25" if "spinodal" not in name else "0.5", ls=ls, lw=1.0,
+                                  label=f"{lab} = {s:.4f}" + ("" if inside else " (off the axis)")))
+    handles.append(Line2D([], [], ls="none", marker="x", color="0.3", ms=6, label="end of a branch"))
+    if legend:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                  frameon=False, borderaxespad=0.0, columnspacing=1.2, handlelength=2.2, fontsize=8.5)
+    ax.set_title(_landscape_title(result) + f"\nreference: tangent at {ref_label}", fontsize=10)
     return ax
 
 
@@ -1041,10 +1216,12 @@ def plot(obj, kind: str, ax=None, **kwargs):
     if isinstance(obj, PhaseDiagram):
         if kind == "order":
             return plot_order_family(obj, ax=ax, **kwargs)
-        raise FileFormatError("a phase-diagram file holds no landscape; use --kind phase or order "
-                              "(or plot one of the 1-D scans)")
+        raise FileFormatError(f"a phase-diagram file holds no landscape and no restricted branches "
+                              f"(--kind {kind}); use --kind phase or order (or plot one of the 1-D scans)")
     if kind == "landscape":
         return plot_landscape(obj, ax=ax, **kwargs)
+    if kind == "free-energy":
+        return plot_free_energy(obj, ax=ax, **kwargs)
     return plot_order(obj, ax=ax, **kwargs)
 
 

@@ -10,8 +10,18 @@ HDF5 layout (other tools read these names; keep them stable)::
                            equation_residual, plus the teacher's order parameters (modadd:
                            residual, lambda, droplet_fraction, ...)
     /scan_up/<name>        the same from the upward sweep (attrs: branch_difference)
+    /scan_origin/<name>    optional (format 1 files may lack them): the restricted-basin
+    /scan_droplet/<name>   branches (every neuron confined to the origin / the droplet basin;
+                           metastable where that basin is not the equilibrium one), with
+                           converged, status, equation_residual and the theory's
+                           ``basin_observables`` (free_energy, ...), NaN where absent
     /transitions           attrs: sigma2_gmfl1, sigma2_gmfl2 (NaN when not reached),
-                           u_c (u at sigma2_gmfl1), their half-widths and notes
+                           u_c (u at sigma2_gmfl1), their half-widths and notes; optional:
+                           sigma2_spinodal_origin, sigma2_spinodal_droplet (ends of the
+                           restricted branches), sigma2_crossing (F_origin = F_droplet), with
+                           the same _halfwidth/_located/_note attributes, and scalars of the
+                           boundaries (<boundary>_latent_heat, _eigenvalue_jump, _barrier,
+                           _free_energy, _jump_d<x>_dsigma2, ...)
     /landscape/<name>      order-parameter grid, named by the theory's ``landscape_parameter``
                            (modadd: phi, Phi = Psi = |W_k|^2; cubic: q; ``grid`` when the
                            theory names none)
@@ -63,6 +73,18 @@ COMMON_DATASETS = {
                           "self-consistency equation)", "1"),
     "status": ("solver status code of the point (see status_codes)", None),
 }
+#: Descriptions of the thermodynamic datasets (every theory with a free energy writes them).
+THERMO_DATASETS = {
+    "free_energy": "mean-field free energy per neuron F/N of the posterior (kT units; its stationary "
+                   "points are the self-consistency equations; docs/theory.md section 10)",
+    "free_energy_dsigma2": "dF/dsigma2 per neuron at the solution (envelope theorem)",
+    "barrier": "per-neuron action barrier from the origin basin to the droplet basin along the path "
+               "of least action (kT; NaN: no droplet minimum)",
+    "barrier_droplet": "per-neuron action barrier from the droplet basin back to the origin basin (kT)",
+    "droplet_neurons": "expected number of droplet neurons (per Fourier mode where the theory has "
+                       "modes): N times the droplet fraction; below 1 the mean-field mixed phase is "
+                       "not self-averaging",
+}
 #: Description of an observable that neither this table nor the task describes.
 GENERIC_DESCRIPTION = "order parameter of the theory; see the teacher module"
 #: Name of the landscape grid dataset when the theory names none (``landscape_parameter``).
@@ -91,6 +113,10 @@ def dataset_meta(name: str, dtype, descriptions: dict) -> tuple:
     kind = np.dtype(dtype).kind
     if name in COMMON_DATASETS:
         text, units = COMMON_DATASETS[name]
+    elif name in THERMO_DATASETS and name not in descriptions:
+        text, units = THERMO_DATASETS[name], "1"
+    elif name.startswith("d") and name.endswith("_dsigma2") and name not in descriptions:
+        text, units = f"susceptibility d{name[1:-8]}/dsigma2 of the solution (central difference)", "1"
     else:
         text = descriptions.get(name, GENERIC_DESCRIPTION)
         units = "1" if kind in "fiuc" else None
@@ -136,6 +162,12 @@ class ScanResult:
         ``all_observable_descriptions()``: its task's order parameters and its own, set by
         the solver), written as ``description`` attributes (over those of
         :func:`observable_descriptions`).
+    transition_scalars : dict
+        Scalars of the boundaries written as attributes of ``/transitions`` (latent heat,
+        barrier, susceptibility jumps: :func:`adaptive_kernel.thermodynamics.analyse`).
+
+    ``branches`` may also hold ``"origin"`` and ``"droplet"``: the restricted-basin
+    (metastable) branches, written as ``/scan_origin`` and ``/scan_droplet``.
     """
 
     #: The root attribute ``kind`` of the file (:mod:`adaptive_kernel.kinds`).
@@ -155,6 +187,7 @@ class ScanResult:
     landscape_name: str = ""
     table_columns: tuple = ()
     descriptions: dict = field(default_factory=dict)
+    transition_scalars: dict = field(default_factory=dict)
 
     # -- convenience --------------------------------------------------------------
     @property
@@ -202,6 +235,45 @@ class ScanResult:
         cols = list(observable_descriptions(self.teacher))  # the task's order parameters
         return cols + [c for c in ("droplet_fraction",) if c not in cols]
 
+    def thermodynamics_lines(self) -> list:
+        """Lines on the restricted branches (spinodals, free-energy crossing), the
+        boundaries' latent heat and barrier, and where the mean field is not
+        self-averaging (fewer than one droplet neuron expected in a droplet phase);
+        ``[]`` for a file without them."""
+        lines = []
+        what = {"sigma2_spinodal_origin": "end of the origin-basin (GFL) branch",
+                "sigma2_spinodal_droplet": "end of the droplet-basin branch",
+                "sigma2_crossing": "free energies of the two branches cross"}
+        for name, text in what.items():
+            if name not in self.transitions:
+                continue
+            s, hw, ok, note = self.transitions[name]
+            if math.isfinite(s):
+                lines.append(f"  {name} = {s:.8g} +- {hw:.1e}  ({text}; {note})")
+            else:
+                lines.append(f"  {name} = nan  ({text}; {note})")
+        sc = self.transition_scalars
+        for b in ("sigma2_gmfl1", "sigma2_gmfl2"):
+            keys = [k for k in ("latent_heat", "eigenvalue_jump", "barrier") if f"{b}_{k}" in sc]
+            if keys:
+                lines.append(f"  at {b}: " + ", ".join(f"{k} = {sc[f'{b}_{k}']:.6g}" for k in keys))
+            jumps = sorted(k for k in sc if k.startswith(f"{b}_jump_"))
+            if jumps:
+                lines.append(f"  at {b}: " + ", ".join(f"{k[len(b) + 6:]} jumps by {sc[k]:.6g}" for k in jumps))
+        d = self.scan
+        if "droplet_neurons" in d and "phase" in d:
+            phase = np.asarray(d["phase"])
+            few = (np.isin(phase, (1, 2))) & (np.asarray(d["droplet_neurons"], float) < 1.0)
+            if np.any(few):
+                s = np.asarray(self.sigma2, float)[few]
+                lines.append(f"  mean field NOT self-averaging at {int(few.sum())} droplet-phase point(s), "
+                             f"sigma2 in [{s.min():.6g}, {s.max():.6g}]: fewer than one droplet neuron "
+                             f"expected (droplet_neurons < 1)")
+            elif np.any(np.isin(phase, (1, 2))):
+                lines.append("  mean field self-averaging at every droplet-phase point "
+                             "(droplet_neurons >= 1)")
+        return lines
+
     def summary(self) -> str:
         """Boundaries, convergence and branch agreement in a few lines."""
         lines = []
@@ -217,6 +289,7 @@ class ScanResult:
         lines.append(f"converged: {self.n_converged}/{n} (down), "
                      f"{int(np.sum(self.branches['up']['converged']))}/{n} (up); "
                      f"max |down - up| = {self.branch_difference:.2e}")
+        lines += [t.strip() for t in self.thermodynamics_lines()]
         return "\n".join(lines)
 
     # -- HDF5 -----------------------------------------------------------------------
@@ -238,12 +311,19 @@ class ScanResult:
             g.attrs[k] = v
         for k, v in self.settings.items():
             g.attrs["solver_" + k] = v
-        for gname, branch in (("scan", "down"), ("scan_up", "up")):
+        groups = [("scan", "down"), ("scan_up", "up")]
+        groups += [("scan_" + b, b) for b in self.branches if b not in ("down", "up")]
+        sweeps = {"down": "downward continuation", "up": "upward continuation",
+                  "origin": "restricted branch: every neuron in the origin basin (continued downward "
+                            "from the largest sigma2 to its spinodal)",
+                  "droplet": "restricted branch: every neuron in the droplet basin (continued upward "
+                             "from the smallest sigma2 to its spinodal)"}
+        for gname, branch in groups:
             g = f.create_group(gname)
             g.create_dataset("sigma2", data=self.sigma2)
             for k, v in self.branches[branch].items():
                 g.create_dataset(k, data=v)
-            g.attrs["sweep"] = "downward continuation" if branch == "down" else "upward continuation"
+            g.attrs["sweep"] = sweeps.get(branch, "restricted branch " + branch)
             for k, ds in g.items():
                 text, units, extra = dataset_meta(k, ds.dtype, descriptions)
                 describe(ds, text, units, **extra)
@@ -256,6 +336,8 @@ class ScanResult:
             t.attrs[name + "_located"] = bool(ok)
             t.attrs[name + "_note"] = note
         t.attrs["u_c"] = self.u_c
+        for k, v in self.transition_scalars.items():
+            t.attrs[k] = float(v)
         land = f.create_group("landscape")
         gname = self.landscape_name or LANDSCAPE_GRID_DEFAULT
         describe(land.create_dataset(gname, data=self.landscape_grid),
@@ -285,11 +367,19 @@ class ScanResult:
             else:
                 branches["up"] = branches["down"]
                 diff = math.nan
+            for gname in f:
+                if gname.startswith("scan_") and gname != "scan_up":
+                    branches[gname[5:]] = {k: f[gname][k][()] for k in f[gname] if k != "sigma2"}
             t = f["transitions"].attrs
             trans = {}
-            for name in ("sigma2_gmfl1", "sigma2_gmfl2"):
+            located = [k for k in t if k + "_halfwidth" in t]
+            for name in ["sigma2_gmfl1", "sigma2_gmfl2"] + [k for k in located
+                                                             if k not in ("sigma2_gmfl1", "sigma2_gmfl2")]:
                 trans[name] = (float(t.get(name, np.nan)), float(t.get(name + "_halfwidth", np.nan)),
                                bool(t.get(name + "_located", False)), str(t.get(name + "_note", "")))
+            taken = set(trans) | {k + sfx for k in trans for sfx in ("_halfwidth", "_located", "_note")}
+            scalars = {k: float(t[k]) for k in t if k not in taken and k != "u_c"
+                       and np.asarray(t[k]).dtype.kind == "f"}
             u_c = float(t.get("u_c", np.nan))
             land = f["landscape"]
             names = [k for k in land if k != "action"]
@@ -301,7 +391,7 @@ class ScanResult:
             action = land["action"][()]
             attrs = {k: py_value(v) for k, v in f.attrs.items()}
         return cls(teacher, params, sigma2, branches, diff, trans, grid, action, settings, attrs, u_c,
-                   landscape_name=gname)
+                   landscape_name=gname, transition_scalars=scalars)
 
 
 #: Kept for older callers; see :func:`adaptive_kernel.storage.py_value`.

@@ -7,7 +7,16 @@
 * :func:`sweep` walks a sigma2 grid with continuation (each point starts from its
   neighbour's solution); :func:`scan` runs it downward and upward, classifies the phase
   of every point, locates the phase boundaries by bisection and tabulates the action
-  landscape. The result is a :class:`~adaptive_kernel.results.ScanResult`.
+  landscape, and (:mod:`adaptive_kernel.thermodynamics`) follows the restricted-basin
+  (metastable) branches to their spinodals and computes susceptibilities and latent heat.
+  The result is a :class:`~adaptive_kernel.results.ScanResult`.
+
+Convergence
+-----------
+A point converges when max |x - T(x)| <= tol (default :data:`RESIDUAL_TOL`), or when its
+residual is at most :data:`CONDITIONED_RESIDUAL_FACTOR` x tol and the root is located to
+double precision at x (:func:`_located_to_rounding`): where T is steep (|1 - T'| ~ 1e6 and
+more in the mixed phase of modular addition at large P) no double meets a fixed tolerance.
 
 Root finding
 ------------
@@ -116,12 +125,56 @@ class _Counter:
         return self.fn(x)
 
 
+#: Conditioning criterion: a point whose residual exceeds the tolerance still converges
+#: when its root is located to this many units of double-precision rounding of x
+#: (:func:`_located_to_rounding`), at most :data:`CONDITIONED_RESIDUAL_FACTOR` x tol.
+ROUNDING_ULPS = 4.0
+CONDITIONED_RESIDUAL_FACTOR = 1e3
+
+
+def _located_to_rounding(x, F, res):
+    """Whether the root of F(x) = x - T(x) is located to double precision at x although
+    |F(x)| exceeds the tolerance (a steep, ill-conditioned T: |F| at the nearest floats is
+    |1 - T'| x ulp, which can exceed any fixed tolerance).
+
+    Scalar: F changes sign within d = 2 (1e-16 + ROUNDING_ULPS eps |x|) of x: Brent's
+    guarantee for the root finder's tolerances (absolute 1e-16, relative 4 eps), i.e. the
+    root is as close to x as the bracketing method resolves it. Vector: the Newton step
+    (1 - J)^{-1} F(x), J = dT/dx by central differences, is within ROUNDING_ULPS eps |x_i|
+    (+ 1e-300) in every component.
+    """
+    x = np.asarray(x, float)
+    eps = np.finfo(float).eps
+    try:
+        if x.size == 1:
+            d = 2.0 * (1e-16 + ROUNDING_ULPS * eps * abs(float(x[0])))
+            lo = float(np.asarray(F(x - d), float)[0])
+            hi = float(np.asarray(F(x + d), float)[0])
+            return math.isfinite(lo) and math.isfinite(hi) and lo * hi <= 0.0
+        n = x.size
+        jac = np.empty((n, n))
+        for i in range(n):
+            h = 1e-7 * max(abs(x[i]), 1e-3)
+            e = np.zeros(n)
+            e[i] = h
+            jac[:, i] = (np.asarray(F(x + e), float) - np.asarray(F(x - e), float)) / (2.0 * h)
+        step = np.linalg.solve(jac, np.asarray(res, float))
+        return bool(np.all(np.abs(step) <= ROUNDING_ULPS * eps * np.maximum(np.abs(x), 1e-300) + 1e-300))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return False
+
+
 def _finish(x, F, nit, nfev, tol, sigma2, status_if_bad=3):
+    """The solution object at x; converged if max |F(x)| <= tol, or if the root is located
+    to double precision at x (:func:`_located_to_rounding`) with a residual at most
+    :data:`CONDITIONED_RESIDUAL_FACTOR` x tol."""
     res = np.asarray(F(x), float)
     resid = float(np.max(np.abs(res))) if np.all(np.isfinite(res)) else math.inf
     if not math.isfinite(resid):
         status = 4
     elif resid <= tol:
+        status = 0
+    elif resid <= CONDITIONED_RESIDUAL_FACTOR * tol and _located_to_rounding(x, F, res):
         status = 0
     else:
         status = status_if_bad
@@ -130,7 +183,7 @@ def _finish(x, F, nit, nfev, tol, sigma2, status_if_bad=3):
 
 
 def solve(teacher: Teacher, params: dict, sigma2: float, x0=None, tol: float = RESIDUAL_TOL,
-          maxiter: int = 200) -> SelfConsistentSolution:
+          maxiter: int = 200, quick: bool = False) -> SelfConsistentSolution:
     """Solve x = T(x) for the teacher at noise sigma2.
 
     Parameters
@@ -146,6 +199,10 @@ def solve(teacher: Teacher, params: dict, sigma2: float, x0=None, tol: float = R
         Convergence criterion on max |x - T(x)|.
     maxiter : int
         Iteration limit of the root finder.
+    quick : bool
+        Multi-component states: stop after Powell's method from the guess and from its image
+        (step 1 of :func:`_solve_vector`), for continuation along a branch where a failure
+        means the branch has ended (:mod:`adaptive_kernel.thermodynamics`).
     """
     sigma2 = float(sigma2)
     if x0 is None:
@@ -158,7 +215,7 @@ def solve(teacher: Teacher, params: dict, sigma2: float, x0=None, tol: float = R
     F = _Counter(Fvec)
     if x0.size == 1:
         return _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter)
-    return _solve_vector(sigma2, x0, F, tol, maxiter)
+    return _solve_vector(sigma2, x0, F, tol, maxiter, quick)
 
 
 def _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter):
@@ -209,7 +266,7 @@ def _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter):
     return _finish(np.array([x]), F, info.iterations, F.n, tol, sigma2, status_if_bad)
 
 
-def _solve_vector(sigma2, x0, F, tol, maxiter):
+def _solve_vector(sigma2, x0, F, tol, maxiter, quick=False):
     """Root of F(x) = x - T(x) for a multi-component state.
 
     1. Powell's hybrid method (MINPACK ``hybr``) from the continuation guess ``x0``, then
@@ -274,6 +331,8 @@ def _solve_vector(sigma2, x0, F, tol, maxiter):
         x = hybr(F, x1)
         if x is not None and consider(x) <= tol:
             return done()
+    if quick:
+        return _finish(state["best"] if state["best"] is not None else x0, F, state["nit"], F.n, tol, sigma2, 3)
     # 2. homotopies from the guess: convex, then Newton (global Newton flow)
     try:
         F0 = np.asarray(F(x0), float)
@@ -411,7 +470,8 @@ def _boundaries(teacher, params, sigma2, sols, data, tol):
     phase = data["phase"][order]
     conv = data["converged"][order]
     found = {}
-    specs = (("sigma2_gmfl1", lambda ph: ph >= 1), ("sigma2_gmfl2", lambda ph: ph >= 2))
+    # the droplet phases (GMFL-I, GMFL-II); a crossover point (code 3) counts as none
+    specs = (("sigma2_gmfl1", lambda ph: ph in (1, 2)), ("sigma2_gmfl2", lambda ph: ph == 2))
     for name, test in specs:
         found[name] = (math.nan, math.nan, False, "not reached on the grid")
         idx = [i for i in range(len(order)) if conv[i]]
@@ -430,7 +490,7 @@ def _boundaries(teacher, params, sigma2, sols, data, tol):
 
 
 def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TOL,
-         boundary_tol: float = BOUNDARY_TOL, progress=None):
+         boundary_tol: float = BOUNDARY_TOL, progress=None, thermodynamics: bool = True):
     """Full phase scan: downward and upward continuation sweeps, phases, boundaries, landscape.
 
     Parameters
@@ -446,6 +506,11 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
         Width of the final bisection interval of each phase boundary.
     progress : callable, optional
         Called with the number of points completed (for progress bars).
+    thermodynamics : bool
+        Where the theory supplies them (``teacher.supports_basins(params)``): the
+        restricted-basin branches with their spinodals, the free-energy crossing, the
+        susceptibilities dx/dsigma2 and the latent heat at the boundaries
+        (:func:`adaptive_kernel.thermodynamics.analyse`).
 
     Returns
     -------
@@ -479,6 +544,13 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
     if np.any(both):
         diff = float(max(np.max(np.abs(data_down[n][both] - data_up[n][both])) for n in names))
     trans = _boundaries(teacher, params, sigma2, sd, data_down, boundary_tol)
+    branches = {"down": data_down, "up": data_up}
+    scalars = {}
+    if thermodynamics and teacher.supports_basins(params):
+        extra_branches, extra_trans, scalars = _thermo.analyse(teacher, params, sigma2, sd, data_down, trans, tol,
+                                                       boundary_tol)
+        branches.update(extra_branches)
+        trans.update(extra_trans)
     grid = teacher.landscape_grid(params)
     action = np.full((len(sigma2), len(grid)), np.nan)
     for i, s in enumerate(sd):
@@ -492,7 +564,7 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
         teacher=teacher.name,
         params=dict(params),
         sigma2=sigma2,
-        branches={"down": data_down, "up": data_up},
+        branches=branches,
         branch_difference=diff,
         transitions=trans,
         landscape_grid=grid,
@@ -503,4 +575,12 @@ def scan(teacher: Teacher, params: dict, sigma2_values, tol: float = RESIDUAL_TO
         landscape_name=teacher.landscape_parameter,
         table_columns=tuple(teacher.scan_table_columns),
         descriptions=teacher.all_observable_descriptions(),
+        transition_scalars=scalars,
     )
+
+
+# the restricted branches, spinodals and susceptibilities (adaptive_kernel.thermodynamics)
+# use this module's root finder; registered here so that module does not import this one
+from . import thermodynamics as _thermo  # noqa: E402
+
+_thermo.ROOT_FINDER.update(solve=solve, tol=RESIDUAL_TOL)

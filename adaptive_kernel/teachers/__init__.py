@@ -3,8 +3,8 @@
 generic solver core (:mod:`adaptive_kernel.solver`), and names its task
 (:mod:`adaptive_kernel.tasks`). Which theories exist is listed in one place,
 :mod:`adaptive_kernel.registry` (``registry.get_theory(name)``)."""
-from .base import GFL, GMFL_I, GMFL_II, PHASE_NAMES, Teacher
+from .base import CROSSOVER, GFL, GMFL_I, GMFL_II, PHASE_NAMES, Teacher
 from .cubic import CubicTeacher
 from .modadd import ModularAddition
 
-__all__ = ["Teacher", "ModularAddition", "CubicTeacher", "GFL", "GMFL_I", "GMFL_II", "PHASE_NAMES"]
+__all__ = ["Teacher", "ModularAddition", "CubicTeacher", "GFL", "GMFL_I", "GMFL_II", "CROSSOVER", "PHASE_NAMES"]

@@ -605,3 +605,82 @@ def saddle_map(x, y, sqf, c, u, rho, d, sw2, gh_x, gh_w):
     gap = stats[3]
     out[K] = min(1.0, max(0.0, f - gap))
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Restricted basins (metastable branches, free energy)
+# ---------------------------------------------------------------------------------------
+@njit(cache=True)
+def basin_quadrature(t, c, u, d, sw2, q_lo, q_hi):
+    """Integral of exp(-d Shat(q)) over q in [q_lo, q_hi] (0 <= q_lo < q_hi; q_hi = inf:
+    up to :func:`upper_limit`) and the kernel block restricted to it.
+
+    Composite Gauss-Legendre (GL_ORDER nodes) on panels of width 2 STEP_RATIO h, h the
+    trapezoid step of :func:`quadrature_moments` (the narrowest Gaussian feature / STEP_RATIO),
+    starting exactly at q_lo; log weights shifted by their largest value on the interval, so
+    a basin exponentially lighter than the other is resolved.
+
+    Returns
+    -------
+    logZ : float
+        log int_{q_lo}^{q_hi} exp(-d Shat(q)) dq (NaN on failure).
+    M : ndarray (K, K)
+        <I I^T> restricted to the interval.
+    """
+    K = c.shape[0]
+    qmax = upper_limit(t, c, u, d, sw2)
+    if q_hi > qmax:
+        q_hi = qmax
+    M = np.zeros((K, K))
+    if not q_hi > q_lo:
+        M[:, :] = np.nan
+        return np.nan, M
+    mins, maxs, infl = critical_points(t, c, u, sw2, qmax, N_SCAN)
+    a0 = action_derivatives(0.0, t, c, u, sw2)[2]
+    h = STEP_MAX
+    if a0 > 0.0:
+        h = min(h, 1.0 / math.sqrt(d * a0) / STEP_RATIO)
+    for i in range(mins.shape[0]):
+        S2 = action_derivatives(mins[i], t, c, u, sw2)[2]
+        if S2 > 0.0:
+            h = min(h, 1.0 / math.sqrt(d * S2) / STEP_RATIO)
+    h = max(h, 1e-6)
+    gx, gw = gauss_legendre(GL_ORDER)
+    npan = int(math.ceil((q_hi - q_lo) / (2.0 * STEP_RATIO * h)))
+    if npan * GL_ORDER > MAX_NODES:
+        M[:, :] = np.nan
+        return np.nan, M
+    pw = (q_hi - q_lo) / npan
+    n = npan * GL_ORDER
+    L = np.empty(n)
+    qs = np.empty(n)
+    ws = np.empty(n)
+    Lmax = -np.inf
+    for k in range(npan):
+        lo = q_lo + k * pw
+        for i in range(GL_ORDER):
+            j = k * GL_ORDER + i
+            q = lo + 0.5 * pw * (gx[i] + 1.0)
+            qs[j] = q
+            ws[j] = 0.5 * pw * gw[i]
+            L[j] = -d * action(q, t, c, u, sw2)
+            if L[j] > Lmax:
+                Lmax = L[j]
+    d0 = 1.0 + 2.0 * sw2
+    I = np.empty(K)
+    Z = 0.0
+    for j in range(n):
+        x = L[j] - Lmax
+        if x < -700.0:
+            continue
+        w = ws[j] * math.exp(x)
+        _proj_r(qs[j], d0, c, I)
+        Z += w
+        for a in range(K):
+            for b in range(a, K):
+                M[a, b] += w * I[a] * I[b]
+    for a in range(K):
+        for b in range(a, K):
+            M[a, b] /= Z
+            M[b, a] = M[a, b]
+    return Lmax + math.log(Z), M

@@ -597,3 +597,152 @@ def zero_pair_moments(P, gamma, kappa, q4, gl_x, gl_w):
     out[2] = ZW / Z
     out[3] = ZWV / Z
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Restricted basins (metastable branches, free energy): the pair weight integrated over one
+# basin only, with the log-space shift at that basin's own peak, so a basin exponentially
+# lighter than the other is still resolved.
+# ---------------------------------------------------------------------------------------
+@njit(cache=True)
+def basin_block_sums(xs, ws, a1, c, shift, split, pl, pc, pe, ng, region):
+    """Tensor-product sums of exp(-A - shift) over one region of the quarter plane.
+
+    ``region``: 0 the whole quarter plane, 1 the origin basin (not both X, Y > ``split``),
+    2 the droplet basin (X > ``split`` and Y > ``split``). ``split`` is a panel edge, so a
+    panel (lower edge ``pe[p]``) lies wholly on one side and blocks outside the region are
+    skipped whole. Blocks whose upper bound pl[p] + pl[q] + c pc[p] pc[q] - shift is below
+    exp(-LOG_CUT) are skipped (as in :func:`pair_block_sums`). Returns [Z, Z<XY>, Z<X>,
+    Z<X^2>] (unnormalised, shifted).
+    """
+    npan = pl.shape[0]
+    acc = np.zeros(4)
+    for p in range(npan):
+        for q in range(p, npan):
+            both = pe[p] >= split and pe[q] >= split
+            if (region == 1 and both) or (region == 2 and not both):
+                continue
+            bound = pl[p] + pl[q] + c * pc[p] * pc[q] - shift
+            if bound < -LOG_CUT:
+                continue
+            fac = 1.0 if p == q else 2.0
+            for i in range(p * ng, (p + 1) * ng):
+                xi = xs[i]
+                for j in range(q * ng, (q + 1) * ng):
+                    xj = xs[j]
+                    inside = xi > split and xj > split
+                    if (region == 1 and inside) or (region == 2 and not inside):
+                        continue
+                    L = -a1[i] - a1[j] + c * xi * xj - shift
+                    if L < -700.0:
+                        continue
+                    e = fac * ws[i] * ws[j] * math.exp(L)
+                    acc[0] += e
+                    acc[1] += e * xi * xj
+                    acc[2] += e * 0.5 * (xi + xj)
+                    acc[3] += e * 0.5 * (xi * xi + xj * xj)
+    return acc
+
+
+@njit(cache=True)
+def basin_moments(P, v, gamma, region, gl_x, gl_w):
+    """Exact 2-D quadrature of the pair weight exp(-A(X, Y)) restricted to one basin.
+
+    ``region``: 0 all of X, Y >= 0; 1 the origin basin, the complement of the droplet
+    quadrant X, Y > X_minus (all of the quarter plane when there is no droplet minimum);
+    2 the droplet basin X, Y > X_minus (only when the droplet minimum exists, v^2 > gamma;
+    NaN otherwise). The same panels as :func:`exact_moments` (X_minus is a panel edge).
+    The log-space shift is the basin's own peak: 0 (the corner, A = 0) for the origin basin,
+    -A(X_plus, X_plus) for the droplet basin (the maximum of both for region 0).
+
+    Returns [log Z_b, <XY>_b, <X>_b, <X^2>_b] with Z_b = int_basin exp(-A) dX dY.
+    """
+    out = np.full(4, np.nan)
+    xp, xm = side_minimum(v, gamma)
+    if region == 2 and math.isnan(xp):
+        return out
+    edges = axis_breakpoints(P, v, gamma)
+    xs, ws = axis_nodes(edges, gl_x, gl_w)
+    ng = gl_x.shape[0]
+    npan = edges.shape[0] - 1
+    nn = xs.shape[0]
+    a1 = np.empty(nn)
+    for i in range(nn):
+        a1[i] = P * (xs[i] + (gamma / 3.0) * xs[i] ** 3)
+    split = np.inf
+    ad = np.inf
+    if not math.isnan(xp):
+        split = xm
+        ad = pair_action(xp, xp, P, v, gamma)
+    if region == 2:
+        shift = -ad
+    elif region == 1:
+        shift = 0.0
+    else:
+        shift = max(0.0, -ad) if math.isfinite(ad) else 0.0
+    if region == 1 and math.isnan(xp):
+        region = 0
+    pl = np.empty(npan)
+    px = np.empty(npan)
+    pe = np.empty(npan)
+    for p in range(npan):
+        best = -np.inf
+        for i in range(p * ng, (p + 1) * ng):
+            if -a1[i] > best:
+                best = -a1[i]
+        pl[p] = best
+        px[p] = edges[p + 1]
+        pe[p] = edges[p]
+    if region != 0:
+        # the split must be a panel edge for whole-block decisions (it is: axis_breakpoints)
+        ok = False
+        for p in range(npan + 1):
+            if edges[p] == split:
+                ok = True
+        if not ok and math.isfinite(split):
+            return out
+    acc = basin_block_sums(xs, ws, a1, 2.0 * P * v, shift, split, pl, px, pe, ng, region)
+    if not acc[0] > 0.0:
+        return out
+    out[0] = shift + math.log(acc[0])
+    out[1] = acc[1] / acc[0]
+    out[2] = acc[2] / acc[0]
+    out[3] = acc[3] / acc[0]
+    return out
+
+
+@njit(cache=True)
+def saddle_basin_moments(P, v, gamma, region):
+    """The P -> inf (Gaussian) evaluation of :func:`basin_moments` (the two basins of
+    :func:`saddle_moments`): origin Z_o = 1/P^2, <XY>_o = 1/P^2, <X>_o = 1/P,
+    <X^2>_o = 2/P^2; droplet the Gaussian at (X_plus, X_plus); region 0 their sum."""
+    out = np.full(4, np.nan)
+    xp, xm = side_minimum(v, gamma)
+    lo = -2.0 * math.log(P)
+    if region == 1 or (region == 0 and math.isnan(xp)):
+        out[0] = lo
+        out[1] = 1.0 / (P * P)
+        out[2] = 1.0 / P
+        out[3] = 2.0 / (P * P)
+        return out
+    if math.isnan(xp):
+        return out
+    det1 = gamma * gamma * xp * xp - v * v
+    ld = -pair_action(xp, xp, P, v, gamma) + math.log(2.0 * math.pi) - 0.5 * math.log(4.0 * P * P * det1)
+    xy = xp * xp + v / (2.0 * P * det1)
+    x2 = xp * xp + gamma * xp / (2.0 * P * det1)
+    if region == 2:
+        out[0] = ld
+        out[1] = xy
+        out[2] = xp
+        out[3] = x2
+        return out
+    m = max(lo, ld)
+    wo = math.exp(lo - m)
+    wd = math.exp(ld - m)
+    f = wd / (wo + wd)
+    out[0] = m + math.log(wo + wd)
+    out[1] = (1.0 - f) / (P * P) + f * xy
+    out[2] = (1.0 - f) / P + f * xp
+    out[3] = (1.0 - f) * 2.0 / (P * P) + f * x2
+    return out

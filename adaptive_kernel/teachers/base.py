@@ -21,9 +21,13 @@ import numpy as np
 from ..tasks import TASKS
 from ..validation import validate
 
-#: Phase codes stored in the ``phase`` datasets.
-GFL, GMFL_I, GMFL_II = 0, 1, 2
-PHASE_NAMES = {GFL: "GFL", GMFL_I: "GMFL-I", GMFL_II: "GMFL-II", -1: "not converged"}
+#: Phase codes stored in the ``phase`` datasets. CROSSOVER (3): droplet-region weight
+#: without a populated side minimum of the action (a finite-size shoulder of the weight
+#: distribution, not degenerate minima); it counts as no droplet phase for the boundaries.
+GFL, GMFL_I, GMFL_II, CROSSOVER = 0, 1, 2, 3
+PHASE_NAMES = {GFL: "GFL", GMFL_I: "GMFL-I", GMFL_II: "GMFL-II", CROSSOVER: "crossover", -1: "not converged"}
+#: Phase codes of the droplet (mixture) phases.
+DROPLET_PHASES = (GMFL_I, GMFL_II)
 
 
 class Teacher(ABC):
@@ -163,6 +167,40 @@ class Teacher(ABC):
         """Scalars stored per scan point (order parameters, droplet weights, ...).
 
         Must contain ``phase`` (0 GFL, 1 GMFL-I, 2 GMFL-II)."""
+
+    # -- thermodynamics (optional; the solver skips what a theory does not supply) ------
+    #: Basins of the per-neuron action whose restricted (metastable) branches are followed.
+    basin_names: tuple = ("origin", "droplet")
+
+    def supports_basins(self, params: dict) -> bool:
+        """Whether :meth:`basin_fixed_point_map`, :meth:`basin_valid`,
+        :meth:`basin_observables` and :meth:`latent_heat` exist at these parameters."""
+        return False
+
+    def basin_fixed_point_map(self, x, params: dict, sigma2: float, basin: str) -> np.ndarray:
+        """T(x) with every neuron confined to ``basin`` (a restricted, metastable branch)."""
+        raise NotImplementedError
+
+    def basin_bracket(self, params: dict, sigma2: float, basin: str):
+        """For a one-component state: the bracket of the restricted map (default :meth:`bracket`)."""
+        return self.bracket(params, sigma2)
+
+    def basin_without_spinodal(self, params: dict, basin: str) -> str:
+        """Why ``basin`` exists at every coupling (so its branch has no spinodal), or ``""``
+        (default: unknown, the branch is followed beyond the grid to find its end)."""
+        return ""
+
+    def basin_valid(self, x, params: dict, sigma2: float, basin: str) -> bool:
+        """Whether ``basin`` exists (is a minimum of the action) at state x."""
+        raise NotImplementedError
+
+    def basin_observables(self, x, params: dict, sigma2: float, basin: str) -> dict:
+        """Scalars stored per point of a restricted branch (must contain ``free_energy``)."""
+        raise NotImplementedError
+
+    def latent_heat(self, x, params: dict, sigma2: float) -> dict:
+        """``latent_heat`` and ``eigenvalue_jump`` between the basins at state x."""
+        raise NotImplementedError
 
     @abstractmethod
     def landscape_grid(self, params: dict) -> np.ndarray:

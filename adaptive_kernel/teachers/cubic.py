@@ -49,9 +49,11 @@ points as not converged. ``quadrature`` has no such restriction.
 
 Reference values (default Fig. 2 setting, sigma2 0.3 -> 0.1, 81 points; K = 2):
 ``saddle`` sigma2_gmfl1 = 0.17535, u_c = 31.86 at d = 150, tending to u_c = 30.67
-(sigma2 = 0.17872) as beta -> inf; ``quadrature`` sigma2_gmfl1 = 0.18939 (u_c = 27.31) at
-beta = 1, 0.18273 (29.34) at beta = 4, 0.18196 (29.59) at beta = 16, 0.18096 (29.92) at
-beta = 64: monotonically toward the d -> inf value. The cubic component learned at
+(sigma2 = 0.17872) as beta -> inf; ``quadrature`` sigma2_gmfl1 = 0.15261 (u_c = 42.06) at
+beta = 1, 0.17158 (33.28) at beta = 4, 0.18196 (29.59) at beta = 16, 0.18096 (29.92) at
+beta = 64: toward the d -> inf value (at beta = 1 and 4 the birth of the populated side
+minimum sets the boundary; the droplet region already holds 1/N' of the neurons from
+sigma2 = 0.18939 (beta = 1) and 0.18273 (beta = 4) on, the crossover). The cubic component learned at
 sigma2 = 0.1 is ~10 times that at sigma2 = 0.25. K = 3 moves b, c by < 3e-3 and the
 boundaries by < 6e-4.
 
@@ -86,7 +88,11 @@ Phases:
   GMFL-II: f = 1 (origin basin empty). Numerically f > F_ZERO and 1 - f > F_ZERO.
 * ``quadrature``: at finite d the droplet region always has some weight; it counts as
   populated when it holds at least one of the N' neurons of the hidden layer in
-  expectation. GFL: f < 1/N'; GMFL-I: f >= 1/N' and 1 - f >= 1/N'; GMFL-II: 1 - f < 1/N'.
+  expectation. GFL: f < 1/N'; GMFL-I: f >= 1/N' and 1 - f >= 1/N'; GMFL-II: 1 - f < 1/N';
+  GMFL-I and GMFL-II also need a side minimum q_star of Shat whose basin (beyond the
+  barrier q_barrier) holds at least 1/N' of the neurons; f >= 1/N' without it (a shoulder
+  of p(q), q_star = NaN) is the crossover (code 3, ``CROSSOVER``), e.g. sigma2 = 0.18 and
+  0.17 at the default d = 150.
   As beta -> inf, 1/N' = o(1/d') and this tends to the saddle rule (the boundary moves
   monotonically to the d -> inf value, see the reference values). At finite d the core
   itself can lose stability (core_curvature = Shat''(0) < 0) without any droplet: e.g. at
@@ -108,7 +114,7 @@ from ..errors import ParameterError
 from ..tasks import CubicTeacherTask
 from ..validation import Constraint
 from . import _cubic_kernels as K
-from .base import GFL, GMFL_I, GMFL_II, Teacher
+from .base import CROSSOVER, GFL, GMFL_I, GMFL_II, Teacher
 
 METHODS = ("quadrature", "saddle")
 #: Largest number of Hermite modes accepted by ``--modes``.
@@ -428,6 +434,10 @@ class CubicTeacher(Teacher):
                 phase = GMFL_I
             else:
                 phase = GMFL_II
+            if phase != GFL and not self._side_basin_populated(t, c, u, d, sw2, q_star, qb, f, q_split, floor):
+                # droplet-region mass without a populated side minimum: the shoulder of a
+                # single-minimum p(q) (finite-d crossover), not degenerate minima
+                phase = CROSSOVER
         out["droplet_fraction"] = f
         out["droplet_share"] = float(y @ Ms @ y) / yy if yy > 0 else math.nan
         out["q_split"] = q_split
@@ -443,7 +453,211 @@ class CubicTeacher(Teacher):
         out["n_scaled"] = s["n"]
         out["sigma_a2_scaled"] = s["sigma_a2"]
         out["rho"] = rho
+        fe = self.free_energy(x, params, sigma2, stats=st)
+        out["free_energy"] = fe["free_energy"]
+        out["free_energy_dsigma2"] = fe["free_energy_dsigma2"]
+        barrier, barrier_back = self._barriers(t, c, u, d, sw2, q_star, qb, a0)
+        out["barrier"] = barrier
+        out["barrier_droplet"] = barrier_back
+        out["droplet_neurons"] = s["N"] * f
         return out
+
+    @staticmethod
+    def _side_basin_populated(t, c, u, d, sw2, q_star, q_barrier, f, q_split, floor) -> bool:
+        """GMFL-I/II at finite d needs a side minimum of Shat (q_star) whose basin, beyond
+        the barrier q_barrier, holds at least ``floor`` = 1/N' of the neurons. Where the
+        barrier lies inside q_split the basin holds at least f >= floor; otherwise its
+        weight is integrated (:func:`._cubic_kernels.basin_quadrature`)."""
+        if not math.isfinite(q_star):
+            return False
+        if not math.isfinite(q_barrier) or q_barrier <= q_split:
+            return True
+        lz_all, _ = K.basin_quadrature(t, c, u, d, sw2, 0.0, math.inf)
+        lz_d, _ = K.basin_quadrature(t, c, u, d, sw2, q_barrier, math.inf)
+        return bool(math.exp(lz_d - lz_all) >= floor)
+
+    @staticmethod
+    def _barriers(t, c, u, d, sw2, q_star, q_barrier, a0) -> tuple:
+        """Per-neuron action barriers d (Shat(q_b) - Shat(0)) (origin -> droplet) and
+        d (Shat(q_b) - Shat(q*)) (droplet -> origin); the path of least action is the q axis
+        (the other directions of w enter only through the prior). NaN without a side minimum
+        or when the origin is not a minimum."""
+        if not (math.isfinite(q_star) and math.isfinite(q_barrier)) or a0 <= 0.0:
+            return math.nan, math.nan
+        sb = K.action(q_barrier, t, c, u, sw2)
+        return d * sb, d * (sb - K.action(q_star, t, c, u, sw2))
+
+    # -- thermodynamics: free energy, restricted basins, latent heat ------------------
+    def supports_basins(self, params) -> bool:
+        """Restricted-basin branches and the free energy exist for both methods."""
+        return True
+
+    def _basin_interval(self, t, c, u, d, sw2, basin):
+        """(q_lo, q_hi) of a basin of exp(-d Shat) on q >= 0, or None where it does not
+        exist. ``all``: [0, inf). ``origin``: [0, q_barrier) (the whole axis without a side
+        minimum); needs Shat''(0) > 0. ``droplet``: [q_barrier, inf); needs a side minimum."""
+        if basin == "all":
+            return 0.0, math.inf
+        q_hi = K.upper_limit(t, c, u, d, sw2)
+        q_star, q_barrier, a0 = K.side_minimum(t, c, u, sw2, q_hi)
+        if basin == "origin":
+            if a0 <= 0.0:
+                return None
+            if not (math.isfinite(q_star) and math.isfinite(q_barrier)):
+                return 0.0, math.inf
+            return 0.0, q_barrier
+        if not math.isfinite(q_star):
+            return None
+        return q_barrier, math.inf
+
+    def _basin_kernel(self, x, params, sigma2, basin):
+        """(log Z_b, M_b) of the basin at state x (quadrature), or (NaN, NaN) if it does not
+        exist; Z_b = int_basin exp(-d Shat) dq over q >= 0."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        Km = params["modes"]
+        t = np.asarray(x, float)[:Km] * sqf
+        sw2 = params["sigma_w2"]
+        iv = self._basin_interval(t, c, u, d, sw2, basin)
+        if iv is None:
+            return math.nan, np.full((Km, Km), np.nan)
+        return K.basin_quadrature(t, c, u, d, sw2, iv[0], iv[1])
+
+    def _saddle_log_weights(self, t, c, u, d, sw2):
+        """(psi_origin, psi_droplet, side minimum exists) of the d -> inf mixture: the core
+        Gaussian relative to the prior, psi_o = -(1/2) log(sigma_w2 Shat''(0)) (curvature
+        floored as in the map), and psi_d = psi_o - d (Shat(q*) - Shat(0)): the side basin
+        at the accuracy of the saddle map's complementarity (O(1) fluctuation terms of the
+        side basin dropped, as there)."""
+        q_hi = K.upper_limit(t, c, u, d, sw2)
+        q_star, q_barrier, a0 = K.side_minimum(t, c, u, sw2, q_hi)
+        psi_o = -0.5 * math.log(sw2 * max(a0, K.CURV_FLOOR / sw2))
+        if not math.isfinite(q_star):
+            return psi_o, math.nan, False
+        return psi_o, psi_o - d * K.action(q_star, t, c, u, sw2), True
+
+    def free_energy(self, x, params, sigma2, basin="all", stats=None) -> dict:
+        r"""Mean-field free energy per neuron of the EK posterior at state x.
+
+        .. math:: \frac{F}{N'} = \frac{u d'}{\rho}\Big(t\cdot y - \frac{|t|^2}{2}\Big)
+                  - \big[\log Z_b(t) - \log Z_{\rm prior}\big],
+
+        t = (b, sqrt(6) c, ...) the discrepancy in the normalised Hermite basis,
+        u d'/rho = n'/(sigma2' N'), Z_b = int_basin exp(-d' Shat(q; t)) dq (q >= 0) and
+        Z_prior = (1/2) sqrt(2 pi sigma_w2/d'). grad_t F = 0 is the EK equation
+        t = (1 + rho M_b)^{-1} y (d log Z/dt = d' u M t). At a stationary point
+        dF/dsigma2' = -(n'/(2 N' sigma2'^2)) |t|^2 (envelope theorem); returned per unit of
+        the base sigma2 (times alpha/beta). ``saddle``: log Z_b - log Z_prior is the
+        mixture's (1 - f) psi_o + f psi_d (:meth:`_saddle_log_weights`; a branch: its psi_b).
+
+        Returns
+        -------
+        dict
+            ``free_energy``, ``free_energy_dsigma2``, ``log_weight`` (log Z_b - log Z_prior).
+        """
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        Km = params["modes"]
+        x = np.asarray(x, float)
+        t = x[:Km] * sqf
+        sw2 = params["sigma_w2"]
+        sc = self.scaled(params, sigma2)
+        if params["method"] == "saddle":
+            psi_o, psi_d, has_side = self._saddle_log_weights(t, c, u, d, sw2)
+            if basin == "origin":
+                lw = psi_o
+            elif basin == "droplet":
+                lw = psi_d
+            else:
+                f = min(1.0, max(0.0, float(x[Km]))) if x.size > Km else 0.0
+                lw = psi_o if (f <= F_ZERO or not has_side) else (1.0 - f) * psi_o + f * psi_d
+        else:
+            if basin == "all":
+                lz = float(stats[0]) if stats is not None else \
+                    float(K.quadrature_moments(t, c, u, d, sw2, np.inf)[2][0])
+            else:
+                lz = float(self._basin_kernel(x, params, sigma2, basin)[0])
+            lw = lz - math.log(0.5 * math.sqrt(2.0 * math.pi * sw2 / d))
+        tt = float(t @ t)
+        fe = u * d / rho * (float(t @ y) - 0.5 * tt) - lw
+        dfds = -sc["n"] / (2.0 * sc["N"] * sc["sigma2"] ** 2) * tt * params["alpha"] / params["beta"]
+        return {"free_energy": fe, "free_energy_dsigma2": dfds, "log_weight": lw}
+
+    def basin_fixed_point_map(self, x, params, sigma2, basin):
+        """T_b(x): the map with the neurons confined to ``basin``. Quadrature: M restricted
+        to the basin's interval of q (:meth:`_basin_interval`), NaN where the basin does not
+        exist; saddle: the side weight held at f = 0 (origin) or 1 (droplet)."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        Km = params["modes"]
+        x = np.asarray(x, float)
+        sw2 = params["sigma_w2"]
+        if params["method"] == "saddle":
+            f = 0.0 if basin == "origin" else 1.0
+            xs = x.copy()
+            xs[Km] = f
+            # the map stays continuous where the basin is not a minimum (floored curvature,
+            # the side point at the least slope); the root is checked by basin_valid
+            out = K.saddle_map(xs, y, sqf, c, u, rho, d, sw2, _GH_X, _GH_W)
+            out[Km] = f
+            return out
+        lz, M = self._basin_kernel(x, params, sigma2, basin)
+        if not np.all(np.isfinite(M)):
+            return np.full(x.shape[0], np.nan)
+        return K.ek_residual(M, y, rho) / sqf
+
+    def basin_valid(self, x, params, sigma2, basin) -> bool:
+        """The basin exists at state x: the origin needs Shat''(0) > 0; the droplet a side
+        minimum of Shat."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        Km = params["modes"]
+        t = np.asarray(x, float)[:Km] * sqf
+        return self._basin_interval(t, c, u, d, params["sigma_w2"], basin) is not None
+
+    def basin_observables(self, x, params, sigma2, basin) -> dict:
+        """Scalars stored per point of a restricted-basin branch: u, b, c (c5, ...),
+        linear_learned, cubic_learned, free_energy, free_energy_dsigma2, the barriers,
+        q_star, core_curvature."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        Km = params["modes"]
+        x = np.asarray(x, float)
+        t = x[:Km] * sqf
+        sw2 = params["sigma_w2"]
+        eps = params["eps"]
+        out = {"u": u}
+        for i, name in enumerate(mode_names(Km)):
+            out[name] = float(x[i])
+        cc = float(x[1]) if Km > 1 else eps
+        out["linear_learned"] = 1.0 - float(x[0])
+        out["cubic_learned"] = (eps - cc) / eps if eps != 0.0 else math.nan
+        fe = self.free_energy(x, params, sigma2, basin)
+        out["free_energy"] = fe["free_energy"]
+        out["free_energy_dsigma2"] = fe["free_energy_dsigma2"]
+        q_hi = K.upper_limit(t, c, u, d, sw2)
+        q_star, q_barrier, a0 = K.side_minimum(t, c, u, sw2, q_hi)
+        out["barrier"], out["barrier_droplet"] = self._barriers(t, c, u, d, sw2, q_star, q_barrier, a0)
+        out["q_star"] = float(q_star)
+        out["core_curvature"] = float(a0)
+        return out
+
+    def latent_heat(self, x, params, sigma2) -> dict:
+        """Jumps across the basins at state x: ``latent_heat`` = u d/du [log Z_d - log Z_o]
+        at fixed t = (d' u/2) (<(t.I)^2>_d - <(t.I)^2>_o), per neuron in units of kT (the
+        analogue of T Delta S with u as inverse temperature), and ``eigenvalue_jump`` =
+        sigma_a2' y.(M_d - M_o).y/|y|^2, the jump of the kernel on the target (Rayleigh
+        quotient) between the basins. Quadrature: restricted basin integrals; saddle: the
+        two Gaussians of the mixture."""
+        y, sqf, c, u, rho, d = self._setup(params, sigma2)
+        Km = params["modes"]
+        x = np.asarray(x, float)
+        t = x[:Km] * sqf
+        sw2 = params["sigma_w2"]
+        if params["method"] == "saddle":
+            Mc = K.saddle_moments(t, 0.0, c, u, d, sw2, _GH_X, _GH_W)[0]
+            Ms = K.saddle_moments(t, 1.0, c, u, d, sw2, _GH_X, _GH_W)[0]
+        else:
+            Mc = self._basin_kernel(x, params, sigma2, "origin")[1]
+            Ms = self._basin_kernel(x, params, sigma2, "droplet")[1]
+        sa2 = self.scaled(params, sigma2)["sigma_a2"]
+        return {"latent_heat": 0.5 * d * u * float(t @ (Ms - Mc) @ t),
+                "eigenvalue_jump": sa2 * float(y @ (Ms - Mc) @ y) / float(y @ y)}
 
     def landscape_grid(self, params):
         """q = w.w* from -2 to 2 (401 points): the side minima sit at |q| ~ 0.6-1."""

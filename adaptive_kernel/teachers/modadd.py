@@ -312,6 +312,123 @@ def eigenvalue_factor(P: int, sigma_a2: float, normalization: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------
+# thermodynamics of the EK action: free energy, restricted basins, barrier
+# (derivation in docs/theory.md, section "Free energy and metastable branches")
+# ---------------------------------------------------------------------------------------
+#: Basins of the pair action (region codes of :func:`_modadd_kernels.basin_moments`).
+BASINS = {"all": 0, "origin": 1, "droplet": 2}
+_LOGZ0_CACHE = {}
+
+
+def basin_pair_moments(P, v, gamma, method="exact", basin="all") -> dict:
+    """log Z_b, <XY>_b, <X>_b, <X^2>_b of one complex pair restricted to a basin.
+
+    ``basin``: ``"all"`` (the quarter plane), ``"origin"`` (the complement of the droplet
+    quadrant X, Y > X_minus) or ``"droplet"`` (that quadrant; NaN where the droplet minimum
+    does not exist, v^2 <= gamma). Exact 2-D quadrature with the basin's own log shift
+    (:func:`_modadd_kernels.basin_moments`), or the P -> inf Gaussians (``saddle``).
+    """
+    region = BASINS[basin]
+    if method == "exact":
+        out = K.basin_moments(float(P), float(v), float(gamma), region, _GL_X, _GL_W)
+    else:
+        out = K.saddle_basin_moments(float(P), float(v), float(gamma), region)
+    return dict(zip(("logZ", "XY", "X", "X2"), (float(o) for o in out)))
+
+
+def prior_log_partition(P, gamma, method="exact") -> float:
+    """log Z of one pair at v = 0 (the prior with Gamma): the zero of the free energy."""
+    key = (float(P), float(gamma), method)
+    if key not in _LOGZ0_CACHE:
+        _LOGZ0_CACHE[key] = basin_pair_moments(P, 0.0, gamma, method, "all")["logZ"]
+    return _LOGZ0_CACHE[key]
+
+
+def target_norm_per_neuron(P, N, sigma_a2, normalization) -> float:
+    r"""c_y = |y_eff|^2 / N in the free energy F/N = c_y (r - r^2/2)/sigma2 - M Delta log Z.
+
+    |y|^2 = P (P - 1) (all P^2 inputs, P centred outputs) for the derived eigenvalue; the
+    paper's eigenvalue Lambda = sigma_a2 <XY> is the stationary point of the same functional
+    with the target norm scaled by 4 P^2 (Lambda_derived / Lambda_paper). In general
+    c_y = 4 P^3 (P - 1) sigma_a2 / (fac N), fac = :func:`eigenvalue_factor`.
+    """
+    return 4.0 * P ** 3 * (P - 1) * sigma_a2 / (eigenvalue_factor(P, sigma_a2, normalization) * N)
+
+
+def free_energy(r, params, sigma2, basin="all") -> dict:
+    r"""Mean-field free energy per neuron of the EK posterior as a function of the residual r.
+
+    .. math:: \frac{F(r)}{N} = c_y\,\frac{r - r^2/2}{\sigma^2}
+              - M\,[\log Z_b(u r^2) - \log Z(0)],\qquad M = (P-1)/2,
+
+    Z_b the pair partition function restricted to ``basin`` (:func:`basin_pair_moments`),
+    c_y = :func:`target_norm_per_neuron`. dF/dr = 0 is the self-consistency
+    r = sigma2/(Lambda_b + sigma2) (d log Z/dv = 2 P <XY>); at a stationary point
+    (envelope theorem) dF/dsigma2 = -c_y r^2/(2 sigma2^2).
+
+    Returns
+    -------
+    dict
+        ``free_energy`` (F/N), ``free_energy_dsigma2`` (its sigma2 derivative at fixed r,
+        the total derivative at a solution), ``logZ`` (the basin's pair log Z), ``XY``.
+    """
+    P, N, sa2, gamma = params["P"], params["N"], params["sigma_a2"], params["gamma"]
+    method = params.get("method", "exact")
+    cy = target_norm_per_neuron(P, N, sa2, params.get("normalization", "derived"))
+    u = 2.0 * sa2 * P ** 2 / (N * sigma2 ** 2)
+    m = basin_pair_moments(P, u * r * r, gamma, method, basin)
+    M = 0.5 * (P - 1)
+    return {"free_energy": cy * (r - 0.5 * r * r) / sigma2 - M * (m["logZ"] - prior_log_partition(P, gamma, method)),
+            "free_energy_dsigma2": -cy * r * r / (2.0 * sigma2 * sigma2),
+            "logZ": m["logZ"], "XY": m["XY"]}
+
+
+_VM_CACHE = {}
+
+
+def droplet_xy_minimum_coupling(P, gamma, method="exact") -> float:
+    """The coupling v_m > sqrt(gamma) where <XY> of the droplet basin is smallest.
+
+    At its birth (v = sqrt(gamma), a saddle-node) the droplet basin is broad and <XY>_d
+    first decreases with v as the minimum sharpens, then grows with X_+ ~ 2 v/gamma. Golden
+    section on [sqrt(gamma), 1.5 sqrt(gamma)] (cached per P, gamma, method).
+    """
+    key = (float(P), float(gamma), method)
+    if key not in _VM_CACHE:
+        g0 = math.sqrt(gamma)
+        f = lambda v: basin_pair_moments(P, v, gamma, method, "droplet")["XY"]  # noqa: E731
+        a, b = g0 * (1.0 + 1e-12), 1.5 * g0
+        phi = 0.5 * (math.sqrt(5.0) - 1.0)
+        c, d = b - phi * (b - a), a + phi * (b - a)
+        fc, fd = f(c), f(d)
+        for _ in range(80):
+            if b - a <= 1e-12 * b:
+                break
+            if fc < fd:
+                b, d, fd = d, c, fc
+                c = b - phi * (b - a)
+                fc = f(c)
+            else:
+                a, c, fc = c, d, fd
+                d = a + phi * (b - a)
+                fd = f(d)
+        _VM_CACHE[key] = 0.5 * (a + b)
+    return _VM_CACHE[key]
+
+
+def pair_barrier(P, v, gamma) -> tuple:
+    """Barriers of the pair action between the basins along the diagonal X = Y (the path
+    of least action: the saddle (X_minus, X_minus) is the only stationary point between
+    the corner and the droplet minimum): (A(X-, X-) - A(0, 0), A(X-, X-) - A(X+, X+));
+    (NaN, NaN) without a droplet minimum."""
+    xp, xm = K.side_minimum(float(v), float(gamma))
+    if math.isnan(xp):
+        return math.nan, math.nan
+    a_saddle = K.pair_action(xm, xm, float(P), float(v), float(gamma))
+    return a_saddle, a_saddle - K.pair_action(xp, xp, float(P), float(v), float(gamma))
+
+
+# ---------------------------------------------------------------------------------------
 # full mean-field action (action="full"); derivation in the module docstring
 # ---------------------------------------------------------------------------------------
 def _is_full(params) -> bool:
@@ -808,6 +925,8 @@ class ModularAddition(Teacher):
         xp, xm = K.side_minimum(v, params["gamma"])
         gap = K.pair_action(xp, xp, float(P), v, params["gamma"]) if not math.isnan(xp) else math.inf
         phase = classify_phase(share, f, P)
+        fe = free_energy(r, params, sigma2)
+        barrier, barrier_back = pair_barrier(P, v, params["gamma"])
         return {
             "u": u,
             "residual": r,
@@ -819,7 +938,116 @@ class ModularAddition(Teacher):
             "phi_star": xp,
             "mean_X": m["X"],
             "phase": phase,
+            "free_energy": fe["free_energy"],
+            "free_energy_dsigma2": fe["free_energy_dsigma2"],
+            "barrier": barrier,
+            "barrier_droplet": barrier_back,
+            "droplet_neurons": params["N"] * f,
         }
+
+    # -- thermodynamics (EK action): restricted basins, free energy, latent heat --------
+    def supports_basins(self, params) -> bool:
+        """Restricted-basin branches and the free energy exist for the EK action."""
+        return not _is_full(params)
+
+    def basin_fixed_point_map(self, x, params, sigma2, basin):
+        """T_b(r) = sigma2/(fac <XY>_b(u r^2) + sigma2) with the pair confined to ``basin``
+        (``"origin"`` or ``"droplet"``, :func:`basin_pair_moments`); NaN where the basin
+        does not exist."""
+        r = float(x[0])
+        v = self.effective_interaction(params, sigma2) * r * r
+        xy = basin_pair_moments(params["P"], v, params["gamma"], params["method"], basin)["XY"]
+        fac = eigenvalue_factor(params["P"], params["sigma_a2"], params["normalization"])
+        return np.array([sigma2 / (fac * xy + sigma2)])
+
+    def basin_bracket(self, params, sigma2, basin):
+        """Interval of r where the basin exists and r - T_b(r) changes sign if it has a
+        root: [0, 1] for the origin (the corner is a minimum at every coupling: the origin
+        branch has no spinodal);
+        for the droplet, r from r_m = sqrt(v_m/u) to r_max (the deepest droplet the method
+        resolves), v_m the coupling where <XY>_d is smallest (:func:`droplet_xy_minimum_coupling`):
+        beyond it T_b decreases with r and the root is unique. Just after the droplet's birth
+        <XY>_d decreases, r - T_d(r) dips, and the branch ends at a fold (two roots merge);
+        when r - T_d(r_m) > 0 the lower end is moved to the dip's minimum if it is negative.
+        T_b decreases with r (<XY>_b grows with v), so the root is unique."""
+        hi = self.r_max(params, sigma2)
+        if basin == "origin":
+            # the origin basin is integrated with its own shift (the corner), so the depth
+            # limit of the droplet (r_max) does not apply to it
+            return 0.0, 1.0
+        u = self.effective_interaction(params, sigma2)
+        v_m = droplet_xy_minimum_coupling(params["P"], params["gamma"], params["method"])
+        r_m = math.sqrt(v_m / u)
+        if r_m >= hi:
+            return hi, hi
+        F = lambda r: r - float(self.basin_fixed_point_map(np.array([r]), params, sigma2, basin)[0])  # noqa: E731
+        if F(r_m) <= 0.0:
+            return r_m, hi
+        # near the fold: the root, if any, lies beyond the minimum of r - T_d(r) on the
+        # decreasing stretch of <XY>_d (golden section on [birth, r_m])
+        a, b = math.sqrt(math.sqrt(params["gamma"]) / u) * (1.0 + 1e-9), r_m
+        phi = 0.5 * (math.sqrt(5.0) - 1.0)
+        c, d = b - phi * (b - a), a + phi * (b - a)
+        fc, fd = F(c), F(d)
+        for _ in range(60):
+            if fc < 0.0 or fd < 0.0 or b - a <= 1e-15 * b:
+                break
+            if fc < fd:
+                b, d, fd = d, c, fc
+                c = b - phi * (b - a)
+                fc = F(c)
+            else:
+                a, c, fc = c, d, fd
+                d = a + phi * (b - a)
+                fd = F(d)
+        best = c if fc < fd else d
+        return (best, hi) if min(fc, fd) < 0.0 else (r_m, hi)
+
+    def basin_without_spinodal(self, params, basin) -> str:
+        """The origin basin: the corner X = Y = 0 is a minimum of the pair action at every
+        coupling (dA/dX = P > 0 there), so the origin branch never ends."""
+        if basin == "origin":
+            return ("none: the corner X = Y = 0 is a minimum of the pair action at every coupling "
+                    "(dA/dX = dA/dY = P there); the origin branch exists on the whole grid")
+        return ""
+
+    def basin_valid(self, x, params, sigma2, basin) -> bool:
+        """The basin exists at the state: always for the origin; for the droplet,
+        v = u r^2 > sqrt(gamma) (its minimum exists)."""
+        if basin == "origin":
+            return True
+        v = self.effective_interaction(params, sigma2) * float(x[0]) ** 2
+        return v * v > params["gamma"]
+
+    def basin_observables(self, x, params, sigma2, basin) -> dict:
+        """Scalars stored per point of a restricted-basin branch: u, residual, learned,
+        lambda, free_energy (F_b/N), free_energy_dsigma2, the barriers, phi_star."""
+        r = float(x[0])
+        u = self.effective_interaction(params, sigma2)
+        v = u * r * r
+        fe = free_energy(r, params, sigma2, basin)
+        fac = eigenvalue_factor(params["P"], params["sigma_a2"], params["normalization"])
+        barrier, barrier_back = pair_barrier(params["P"], v, params["gamma"])
+        return {"u": u, "residual": r, "learned": 1.0 - r, "lambda": fac * fe["XY"],
+                "free_energy": fe["free_energy"], "free_energy_dsigma2": fe["free_energy_dsigma2"],
+                "barrier": barrier, "barrier_droplet": barrier_back,
+                "phi_star": K.side_minimum(v, params["gamma"])[0]}
+
+    def latent_heat(self, x, params, sigma2) -> dict:
+        """Jumps across the basins at state x (the first-order transition's latent heat).
+
+        ``latent_heat``: v d/dv [log Z_droplet - log Z_origin] = 2 P v (<XY>_d - <XY>_o),
+        per pair, in units of kT (the analogue of T Delta S = T d(Delta G)/dT with the
+        coupling v = u r^2 as inverse temperature); ``eigenvalue_jump``: the jump of the
+        target eigenvalue Lambda_d - Lambda_o between the basins (for the paper's
+        eigenvalue it is the width sigma2_I - sigma2_II of the mixed phase)."""
+        r = float(x[0])
+        v = self.effective_interaction(params, sigma2) * r * r
+        P, gamma, method = params["P"], params["gamma"], params["method"]
+        d = basin_pair_moments(P, v, gamma, method, "droplet")["XY"]
+        o = basin_pair_moments(P, v, gamma, method, "origin")["XY"]
+        fac = eigenvalue_factor(P, params["sigma_a2"], params["normalization"])
+        return {"latent_heat": 2.0 * P * v * (d - o), "eigenvalue_jump": fac * (d - o)}
 
     def _full_observables(self, x, params, sigma2):
         P = params["P"]

@@ -12,7 +12,7 @@ from scipy import integrate, optimize
 
 from adaptive_kernel import get_teacher, scan
 from adaptive_kernel.solver import sweep
-from adaptive_kernel.teachers.base import GFL, GMFL_I
+from adaptive_kernel.teachers.base import CROSSOVER, GFL, GMFL_I
 
 GRID = np.linspace(0.3, 0.1, 81)
 
@@ -220,12 +220,20 @@ def test_up_and_down_sweeps_agree(quad_scan, saddle_scan):
 
 
 def test_quadrature_phases(quad_scan):
-    """Finite d: GMFL-I where the droplet region |q| > q_split holds >= 1/N of the neurons."""
+    """Finite d: GMFL-I where the droplet region |q| > q_split holds >= 1/N of the neurons
+    and Shat has a side minimum (q_star); the same droplet-region weight without a side
+    minimum (a shoulder of p(q)) is the crossover (code 3), e.g. at sigma2 = 0.18, 0.17."""
     d = quad_scan.scan
     assert d["phase"][0] == GFL and d["phase"][-1] == GMFL_I
     mixed = d["phase"] == GMFL_I
+    cross = d["phase"] == CROSSOVER
     assert np.all(d["droplet_fraction"][mixed] >= 1 / 700)
-    assert np.all(d["droplet_fraction"][~mixed] < 1 / 700)
+    assert np.all(np.isfinite(d["q_star"][mixed]))
+    assert np.all(d["droplet_fraction"][cross] >= 1 / 700)
+    assert np.all(np.isnan(d["q_star"][cross]))
+    assert np.all(d["droplet_fraction"][~(mixed | cross)] < 1 / 700)
+    for s in (0.18, 0.17):
+        assert d["phase"][int(np.argmin(np.abs(GRID - s)))] == CROSSOVER
     assert np.all(d["q_split"] == pytest.approx(math.sqrt(2 / 6), rel=1e-15))
 
 
@@ -264,31 +272,48 @@ def test_quadrature_droplet_fraction_is_smooth(teacher, quad_scan):
         assert f[i] == pytest.approx(droplet_reference(d["b"][i], d["c"][i], p, GRID[i]), rel=1e-9), GRID[i]
 
 
+def _has_side_minimum(b, c, params, sigma2):
+    """Brute force on the reference landscape: a local minimum of Shat at 0.3 < q < 2."""
+    S = _reference_landscape(b, c, params, sigma2)[0]
+    q = np.linspace(0.3, 2.0, 3401)
+    v = np.array([S(x) for x in q])
+    return bool(np.any((v[1:-1] < v[:-2]) & (v[1:-1] < v[2:])))
+
+
 def test_quadrature_boundary_is_where_droplets_hold_one_neuron(teacher, quad_scan):
-    """sigma2_gmfl1 brackets the point where the independently integrated P(|q| > q_split)
-    crosses 1/N, at states that satisfy the independently evaluated equations."""
+    """sigma2_gmfl1 brackets the point where the droplet phase begins: below it the
+    independently integrated P(|q| > q_split) is >= 1/N *and* the reference landscape has a
+    side minimum; above it one of the two fails (at d = 150 the side minimum is born last:
+    above the boundary p(q) has only a shoulder, the crossover), at states that satisfy the
+    independently evaluated equations."""
     p = teacher.make_params()
     s_b = quad_scan.sigma2_gmfl1
     assert quad_scan.transitions["sigma2_gmfl1"][2]       # located by a converged bisection
     sols = sweep(teacher, p, [s_b + 2e-4, s_b - 2e-4])
-    f = []
+    f, side = [], []
     for sol in sols:
         assert sol.success
         assert np.max(np.abs(ek_map_reference(sol.x[0], sol.x[1], p, sol.sigma2) - sol.x)) < 1e-10
         f.append(droplet_reference(sol.x[0], sol.x[1], p, sol.sigma2))
-    assert f[0] < 1 / 700 <= f[1]
+        side.append(_has_side_minimum(sol.x[0], sol.x[1], p, sol.sigma2))
+    assert f[1] >= 1 / 700 and side[1]
+    assert f[0] < 1 / 700 or not side[0]
+    assert f[0] >= 1 / 700 and not side[0]          # the crossover side at d = 150
 
 
 def test_quadrature_boundary_tends_to_large_d_limit(teacher):
-    """Table 1 scaling beta = 1, 4, 16: the finite-d boundary u_c moves monotonically toward
-    the independently computed d -> inf value (the old barrier-based fraction gave 42.1,
-    33.3, 29.2: the spinodal, not the population of the side basin, set the boundary)."""
+    """Table 1 scaling beta = 1, 4, 16: the finite-d boundary u_c approaches the
+    independently computed d -> inf value (30.67). GMFL-I needs a populated side minimum:
+    at beta = 1 and 4 the side minimum is born after the droplet region holds 1/N of the
+    neurons, so its birth (u_c = 42.1, 33.3) sets the boundary; at beta = 16 the side basin
+    is populated when it appears (u_c = 29.6)."""
     u_inf = large_d_u_c(teacher.make_params())
-    g = np.linspace(0.20, 0.17, 13)
-    u = [scan(teacher, teacher.make_params(beta=beta), g).u_c for beta in (1, 4, 16)]
+    g = np.linspace(0.20, 0.12, 33)
+    u = [scan(teacher, teacher.make_params(beta=beta), g, thermodynamics=False).u_c for beta in (1, 4, 16)]
     assert np.all(np.isfinite(u))
-    dist = [u_inf - x for x in u]
-    assert dist[0] > dist[1] > dist[2] > 0, (u, u_inf)
+    dist = [abs(u_inf - x) for x in u]
+    assert dist[0] > dist[1] > dist[2], (u, u_inf)
+    assert u[0] > u[1] > u_inf > u[2], (u, u_inf)
 
 
 def test_eps_positive_core_instability_is_not_a_droplet_phase(teacher):
