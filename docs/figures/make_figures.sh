@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the example figures of docs/ with the real command line (about half a minute).
+# Regenerate the example figures of docs/ with the real command line (about a minute).
 # Usage: bash docs/figures/make_figures.sh [SCRATCH_DIR]   (run from the repository root)
 set -euo pipefail
 out=docs/figures
@@ -15,6 +15,7 @@ plot "$tmp/modadd.h5" landscape modadd_landscape
 plot "$tmp/modadd.h5" order modadd_order
 plot "$tmp/modadd_paper.h5" landscape modadd_paper_landscape
 plot "$tmp/modadd_paper.h5" order modadd_paper_order
+plot "$tmp/modadd_paper.h5" free-energy modadd_paper_free_energy
 plot "$tmp/modadd_phase_gamma.h5" phase modadd_paper_phase_gamma
 
 # cubic teacher: default (finite-d quadrature) and the d -> infinity saddle point
@@ -25,4 +26,5 @@ plot "$tmp/cubic.h5" landscape cubic_landscape
 plot "$tmp/cubic.h5" order cubic_order
 plot "$tmp/cubic_saddle.h5" landscape cubic_saddle_landscape
 plot "$tmp/cubic_saddle.h5" order cubic_saddle_order
+plot "$tmp/cubic_saddle.h5" free-energy cubic_saddle_free_energy
 plot "$tmp/cubic_phase_eps.h5" phase cubic_phase_eps
