@@ -183,7 +183,7 @@ def _finish(x, F, nit, nfev, tol, sigma2, status_if_bad=3):
 
 
 def solve(teacher: Teacher, params: dict, sigma2: float, x0=None, tol: float = RESIDUAL_TOL,
-          maxiter: int = 200, quick: bool = False) -> SelfConsistentSolution:
+          maxiter: int = 200, quick: bool = False, extra_starts=None) -> SelfConsistentSolution:
     """Solve x = T(x) for the teacher at noise sigma2.
 
     Parameters
@@ -203,19 +203,38 @@ def solve(teacher: Teacher, params: dict, sigma2: float, x0=None, tol: float = R
         Multi-component states: stop after Powell's method from the guess and from its image
         (step 1 of :func:`_solve_vector`), for continuation along a branch where a failure
         means the branch has ended (:mod:`adaptive_kernel.thermodynamics`).
+    extra_starts : list of array_like, optional
+        Multi-component states: further starting points for Powell's method, tried after
+        Powell's method from ``x0`` fails (before T(x0) and the teacher's
+        ``restart_states(params, sigma2)``, where it defines them; all before the
+        homotopies of :func:`_solve_vector`).
+
+    Teachers may define ``solve_map(params, sigma2)`` returning the fixed-point map to use
+    for this one solve (e.g. one that warm-starts an inner root search from its previous
+    call), or None for :meth:`fixed_point_map`.
     """
     sigma2 = float(sigma2)
     if x0 is None:
         x0 = teacher.initial_state(params, sigma2)
     x0 = np.atleast_1d(np.asarray(x0, float))
-
-    def Fvec(x):
-        return np.atleast_1d(x) - teacher.fixed_point_map(np.atleast_1d(x), params, sigma2)
+    make_map = getattr(teacher, "solve_map", None)
+    tmap = make_map(params, sigma2) if make_map is not None else None
+    if tmap is None:
+        def Fvec(x):
+            return np.atleast_1d(x) - teacher.fixed_point_map(np.atleast_1d(x), params, sigma2)
+    else:
+        def Fvec(x):
+            return np.atleast_1d(x) - tmap(np.atleast_1d(x))
 
     F = _Counter(Fvec)
     if x0.size == 1:
         return _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter)
-    return _solve_vector(sigma2, x0, F, tol, maxiter, quick)
+    starts = [np.atleast_1d(np.asarray(z, float)) for z in (extra_starts or [])]
+    teacher_starts = getattr(teacher, "restart_states", None)
+    restarts = []
+    if teacher_starts is not None:
+        restarts = [np.atleast_1d(np.asarray(z, float)) for z in teacher_starts(params, sigma2)]
+    return _solve_vector(sigma2, x0, F, tol, maxiter, quick, restarts, starts)
 
 
 def _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter):
@@ -266,11 +285,12 @@ def _solve_scalar(teacher, params, sigma2, x0, F, tol, maxiter):
     return _finish(np.array([x]), F, info.iterations, F.n, tol, sigma2, status_if_bad)
 
 
-def _solve_vector(sigma2, x0, F, tol, maxiter, quick=False):
+def _solve_vector(sigma2, x0, F, tol, maxiter, quick=False, restarts=(), starts=()):
     """Root of F(x) = x - T(x) for a multi-component state.
 
     1. Powell's hybrid method (MINPACK ``hybr``) from the continuation guess ``x0``, then
-       from T(x0).
+       from each of the caller's ``starts``, then from T(x0), then from each of the
+       teacher's ``restarts`` (no ``starts`` or ``restarts`` unless supplied).
     2. If that misses ``tol``: a convex homotopy from the guess,
        G_s(x) = (1 - s)(x - x0) + s F(x), s from 0 to 1, each step solved by ``hybr``
        from the previous one (step doubled on success, halved on failure); if that path
@@ -323,6 +343,11 @@ def _solve_vector(sigma2, x0, F, tol, maxiter, quick=False):
     x = hybr(F, x0)
     if x is not None and consider(x) <= tol:
         return done()
+    for z0 in starts:
+        if z0.shape == x0.shape and np.all(np.isfinite(z0)):
+            x = hybr(F, z0)
+            if x is not None and consider(x) <= tol:
+                return done()
     try:
         x1 = x0 - np.asarray(F(x0), float)
     except _ROOT_ERRORS:
@@ -331,6 +356,11 @@ def _solve_vector(sigma2, x0, F, tol, maxiter, quick=False):
         x = hybr(F, x1)
         if x is not None and consider(x) <= tol:
             return done()
+    for z0 in restarts:
+        if z0.shape == x0.shape and np.all(np.isfinite(z0)):
+            x = hybr(F, z0)
+            if x is not None and consider(x) <= tol:
+                return done()
     if quick:
         return _finish(state["best"] if state["best"] is not None else x0, F, state["nit"], F.n, tol, sigma2, 3)
     # 2. homotopies from the guess: convex, then Newton (global Newton flow)
@@ -449,9 +479,13 @@ def locate_boundary(teacher: Teacher, params: dict, predicate, s_out: float, x_o
     nearer converged end. Returns ``(sigma2_boundary, half_width, converged)``.
     """
     ok = True
+    # teachers with restart states (several self-consistent branches) also try the inner
+    # end's solution as a start when Powell's method from the outer one fails, before the
+    # image T(x_out) and the homotopies from x_out
+    starts = (lambda: [x_in]) if getattr(teacher, "restart_states", None) is not None else (lambda: None)
     while abs(s_in - s_out) > tol:
         mid = 0.5 * (s_in + s_out)
-        sol = solve(teacher, params, mid, x0=x_out, tol=residual_tol)
+        sol = solve(teacher, params, mid, x0=x_out, tol=residual_tol, extra_starts=starts())
         if not sol.success:
             sol = solve(teacher, params, mid, x0=x_in, tol=residual_tol)
         if not sol.success:

@@ -633,7 +633,7 @@ def full_r_max(P, N, sigma_a2, gamma, sigma2, state, extra=1.0, method="exact") 
     return lo
 
 
-def residual_at(y, params, sigma2, extra=1.0) -> dict:
+def residual_at(y, params, sigma2, extra=1.0, r_guess=None) -> dict:
     """Solve the GPR equation r = sigma2/(Lambda(r, y) + sigma2) for r at fixed mode state y.
 
     F(r) = r - T(r) is < 0 at r = 0 (T > 0) and >= 0 at r = 1 (T <= 1), so Brent's method
@@ -641,6 +641,11 @@ def residual_at(y, params, sigma2, extra=1.0) -> dict:
     hence Lambda, depends exponentially on r). One pair quadrature per evaluation; the
     zero pair does not depend on r. At the root the pair moments are taken with the
     droplet weight fixed by the GPR relation (:func:`pinned_mixture`).
+
+    With ``r_guess`` (the root at a nearby y, see :meth:`ModularAddition.solve_map`),
+    Brent's method runs on a bracket searched around the guess (:func:`_bracket_around`)
+    instead of the whole [0, r_max]: a root to the same tolerance (xtol 1e-15, rtol 4 eps)
+    in about 3 pair quadratures instead of about 25 (default Fig. 3 scan).
 
     Returns
     -------
@@ -655,9 +660,15 @@ def residual_at(y, params, sigma2, extra=1.0) -> dict:
     zero = zero_pair_moments(P, gamma, full_coefficients(P, N, sa2, gamma, sigma2, 1.0, *state, extra))
     c4 = 4.0 * P * P * sa2
 
+    known = {}  # F at the points already evaluated (the bracket ends are passed to Brent again)
+    moments_at = {}  # and the pair moments there (the root's are used again below)
+
     def F(r):
-        coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *state, extra)
-        return r - sigma2 / (c4 * poly_pair_moments(coef, params["method"])["XY"] + sigma2)
+        if r not in known:
+            coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *state, extra)
+            moments_at[r] = poly_pair_moments(coef, params["method"])
+            known[r] = r - sigma2 / (c4 * moments_at[r]["XY"] + sigma2)
+        return known[r]
 
     hi = full_r_max(P, N, sa2, gamma, sigma2, state, extra, params["method"])
     if hi < 1.0 and not F(hi) >= 0.0:
@@ -668,19 +679,76 @@ def residual_at(y, params, sigma2, extra=1.0) -> dict:
         lam, tr, ty = _image(P, sa2, sigma2, mom)
         return {"r": math.nan, "coef": coef, "mom": mom, "lam": lam, "T_r": math.nan,
                 "T_inner": np.full(len(INNER_STATE), math.nan), "nfev": 1}
-    r, info = optimize.brentq(F, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200,
+    a, b, extra_calls = 0.0, hi, 0
+    if r_guess is not None:
+        a, b, extra_calls = _bracket_around(F, float(r_guess), 0.0, hi)
+    r, info = optimize.brentq(F, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200,
                               full_output=True, disp=False)
     from ..solver import refine_small_root
 
     r = refine_small_root(F, r, 0.0, hi, 1e-15)
     coef = full_coefficients(P, N, sa2, gamma, sigma2, r, *state, extra)
-    mom = poly_pair_moments(coef, params["method"])
+    mom = dict(moments_at[r]) if r in moments_at else poly_pair_moments(coef, params["method"])
     if r > 0.0:
         mom = pinned_mixture(mom, sigma2 * (1.0 - r) / (r * c4))
     mom.update(zero)
     lam, tr, ty = _image(P, sa2, sigma2, mom)
     return {"r": float(r), "coef": coef, "mom": mom, "lam": lam, "T_r": tr, "T_inner": ty,
-            "nfev": info.function_calls}
+            "nfev": info.function_calls + extra_calls}
+
+
+#: Warm start of the inner root search (:func:`_bracket_around`): distance from the guess
+#: of the second trial point (relative to the guess; the first is at Brent's resolution)
+#: and the growth factor of the distance after it.
+WARM_BRACKET_START = 1e-10
+WARM_BRACKET_GROWTH = 30.0
+
+
+def _brent_resolution(r):
+    """Half the final bracket width at which Brent's method (xtol 1e-15, rtol 4 eps)
+    stops at r: a sign change within this distance needs no further iteration."""
+    return 0.5 * (1e-15 + 4.0 * np.finfo(float).eps * abs(r))
+
+
+def _bracket_around(F, guess, lo, hi):
+    """Interval [a, b] within [lo, hi] on which F changes sign, searched outwards from
+    ``guess`` (the inner root of a nearby state), with the number of evaluations of F.
+
+    F(lo) < 0 <= F(hi) is known (the caller's bracket), so if F(guess) < 0 a root lies in
+    (guess, hi], otherwise in [lo, guess). Trial points are placed on that side at
+    increasing distances: first Brent's resolution d0 (:func:`_brent_resolution`; when the
+    root has not moved, about half of the solver's evaluations, the bracket is then
+    already final), then :data:`WARM_BRACKET_START` x guess, growing by
+    :data:`WARM_BRACKET_GROWTH`. The bracket is the last trial point with the sign of
+    F(guess) and the first with the other sign, so it always contains a sign change (a
+    root); at worst the search ends at lo or hi. A guess outside (lo, hi) or a non-finite
+    F gives back [lo, hi].
+    """
+    if not lo < guess < hi:
+        return lo, hi, 0
+    fg = F(guess)
+    n = 1
+    if not math.isfinite(fg):
+        return lo, hi, n
+    if fg == 0.0:
+        return guess, guess, n
+    up = fg < 0.0
+    end = hi if up else lo
+    d0 = _brent_resolution(guess)
+    prev = guess
+    dist = d0
+    while True:
+        c = guess + dist if up else guess - dist
+        if (up and c >= end) or (not up and c <= end):
+            return ((prev, end) if up else (end, prev)) + (n,)
+        fc = F(c)
+        n += 1
+        if not math.isfinite(fc):
+            return ((prev, end) if up else (end, prev)) + (n,)
+        if (fc >= 0.0) if up else (fc < 0.0):
+            return ((prev, c) if up else (c, prev)) + (n,)
+        prev = c
+        dist = max(WARM_BRACKET_START * guess, d0) if dist == d0 else dist * WARM_BRACKET_GROWTH
 
 
 class ModularAddition(Teacher):
@@ -758,13 +826,15 @@ class ModularAddition(Teacher):
     langevin_table_columns = ("residual", "residual_derived", "residual_paper")
 
     #: Measured on the 2-core development machine: 400 points of the default scan 6.5 s
-    #: (exact), 100 points 1.6 s (saddle); --action full 20 points 44 s (exact).
+    #: (exact), 100 points 1.6 s (saddle); --action full: the default 111 points 5-7 s
+    #: in-process (exact; 61 s before the warm-started inner root of issue 12), but
+    #: mixed-phase points on a coarse grid cost up to ~1 s each (P = 23), hence 0.2.
     scan_seconds_per_point = {"exact": 0.012, "saddle": 0.004}
-    FULL_ACTION_SECONDS = {"exact": 2.2, "saddle": 0.4}
+    FULL_ACTION_SECONDS = {"exact": 0.2, "saddle": 0.4}
 
     def scan_seconds(self, params):
         """Seconds per scan point: :attr:`scan_seconds_per_point` (EK action) or
-        :attr:`FULL_ACTION_SECONDS` (``action="full"``, about 20x slower)."""
+        :attr:`FULL_ACTION_SECONDS` (``action="full"``)."""
         table = self.FULL_ACTION_SECONDS if _is_full(params) else self.scan_seconds_per_point
         return float(table.get(params.get("method"), 0.05))
 
@@ -814,6 +884,41 @@ class ModularAddition(Teacher):
             return inner_prior_state(params["P"])
         lam = eigenvalue_factor(params["P"], params["sigma_a2"], params["normalization"]) / params["P"] ** 2
         return np.array([sigma2 / (lam + sigma2)])
+
+    def solve_map(self, params, sigma2):
+        """The fixed-point map for one solve at sigma2 (:func:`adaptive_kernel.solver.solve`),
+        or None for the EK action (then :meth:`fixed_point_map` is used).
+
+        For ``action="full"`` each evaluation solves the GPR equation for r*(y)
+        (:func:`residual_at`); the returned map starts that inner root search from the root
+        of its previous evaluation (the solver's successive states are close, so the root
+        moves little), which cuts the pair quadratures per evaluation about threefold. The
+        root is the same to Brent's tolerance (1e-15) as from a cold start; the warm state
+        lives only as long as the returned closure (one solve), so results do not depend on
+        what was computed before.
+        """
+        if not _is_full(params):
+            return None
+        last = {"r": None}
+
+        def image(x):
+            sol = residual_at(np.asarray(x, float), params, sigma2, r_guess=last["r"])
+            if math.isfinite(sol["r"]):
+                last["r"] = sol["r"]
+            return sol["T_inner"]
+
+        return image
+
+    def restart_states(self, params, sigma2):
+        """Extra starting points of the multi-component root finder after Powell's method
+        fails from the continuation guess (:func:`adaptive_kernel.solver.solve`): for
+        ``action="full"`` the prior (NNGP) mode state. Where a branch ends (the mixed
+        branch just above its spinodal, in the upward sweep) Powell's method from the
+        prior state reaches the remaining (GFL-like) solution directly; the solver's
+        homotopies took 2450 map evaluations there (default Fig. 3 scan, sigma2 = 0.172),
+        now 127 (most of them the failed attempts from the guess and its image). Empty for
+        the EK action (scalar state)."""
+        return [inner_prior_state(params["P"])] if _is_full(params) else []
 
     def fixed_point_map(self, x, params, sigma2):
         """T(r) = sigma2 / (Lambda(r) + sigma2); for ``action="full"`` the image of the mode
